@@ -1,0 +1,29 @@
+//! Identifiers and secrets we mint.
+
+/// A new sortable id (ULID: 26 characters, time-ordered, no `-`).
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// A new postback token: 160 random bits from the OS, hex-encoded (40 characters, no `-`, so
+/// AlterCPA's `id={integration}-{token}` splits unambiguously).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).expect("OS random source");
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_distinct_and_dashless() {
+        let a = new_token();
+        let b = new_token();
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, b);
+        assert!(!a.contains('-'));
+        assert!(!new_id().contains('-'));
+    }
+}

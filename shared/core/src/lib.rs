@@ -1,0 +1,12 @@
+//! affnet's domain: pure types and rules, no I/O and no async.
+
+pub mod catalogue;
+pub mod error;
+pub mod ids;
+pub mod integration;
+pub mod status;
+
+pub use catalogue::{Catalogue, Network, NetworkKind};
+pub use error::InputError;
+pub use integration::{Integration, IntegrationView};
+pub use status::Status;

@@ -1,0 +1,403 @@
+//! The conformance suite: the same test bodies run against every adapter.
+//!
+//! An adapter's test file calls [`conformance_suite!`](crate::conformance_suite) with an async
+//! expression that yields a fresh, empty `Arc<dyn ItemStore>`; each case gets its own store.
+
+use crate::port::{Condition, Index, Item, ItemStore, Key, Query, StoreError, Write};
+use crate::repo::{Repo, RepoError};
+use affnet_core::Integration;
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Expands to one `#[tokio::test]` per case, each on a fresh store from `$factory`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            integration_crud,
+            create_fails_on_existing_key,
+            stale_update_is_a_conflict,
+            concurrent_updates_lose_nothing,
+            batch_is_all_or_nothing,
+            batch_rejects_duplicate_keys,
+            concurrent_counter_adds_are_exact,
+            put_keeps_counters,
+            query_pages_prefixes_and_order,
+            secondary_index_query,
+            expired_items_are_gone,
+            delete_and_check_conditions,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::ItemStore> = $factory.await;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+fn integration(id: &str, name: &str) -> Integration {
+    let now = chrono::Utc::now();
+    Integration {
+        id: id.into(),
+        network: "tune".into(),
+        name: name.into(),
+        active: true,
+        timeout_ms: 10_000,
+        settings: serde_json::Map::from_iter([("network_id".to_string(), json!("demo"))]),
+        credentials: [("api_key".to_string(), "secret-key".to_string())].into(),
+        postback_token: affnet_core::ids::new_token(),
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    }
+}
+
+fn key(pk: &str, sk: &str) -> Key {
+    Key::new(pk, sk)
+}
+
+pub async fn integration_crud(store: Arc<dyn ItemStore>) {
+    let repo = Repo::new(store);
+    let a = repo.create_integration(&integration("01A", "first")).await.unwrap();
+    assert_eq!(a.version, 1);
+    repo.create_integration(&integration("01B", "second")).await.unwrap();
+
+    let got = repo.get_integration("01A").await.unwrap().expect("stored");
+    assert_eq!(got.name, "first");
+    assert_eq!(got.credentials["api_key"], "secret-key");
+    assert_eq!(got.version, 1);
+
+    let (list, next) = repo.list_integrations(10, None).await.unwrap();
+    assert_eq!(list.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["01A", "01B"]);
+    assert!(next.is_none());
+    let (first, next) = repo.list_integrations(1, None).await.unwrap();
+    assert_eq!(first[0].id, "01A");
+    let (second, _) = repo.list_integrations(1, next).await.unwrap();
+    assert_eq!(second[0].id, "01B");
+
+    let mut changed = got.clone();
+    changed.name = "renamed".into();
+    let updated = repo.update_integration(&changed).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(repo.get_integration("01A").await.unwrap().unwrap().name, "renamed");
+
+    repo.delete_integration("01A").await.unwrap();
+    assert!(repo.get_integration("01A").await.unwrap().is_none());
+    assert!(matches!(repo.delete_integration("01A").await, Err(RepoError::NotFound)));
+    let (list, _) = repo.list_integrations(10, None).await.unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+pub async fn create_fails_on_existing_key(store: Arc<dyn ItemStore>) {
+    let repo = Repo::new(store);
+    repo.create_integration(&integration("01A", "original")).await.unwrap();
+    let again = repo.create_integration(&integration("01A", "impostor")).await;
+    assert!(matches!(again, Err(RepoError::Conflict)), "{again:?}");
+    let kept = repo.get_integration("01A").await.unwrap().unwrap();
+    assert_eq!(kept.name, "original");
+    assert_eq!(kept.version, 1);
+}
+
+pub async fn stale_update_is_a_conflict(store: Arc<dyn ItemStore>) {
+    let repo = Repo::new(store);
+    let v1 = repo.create_integration(&integration("01A", "v1")).await.unwrap();
+    let mut first = v1.clone();
+    first.name = "first writer".into();
+    repo.update_integration(&first).await.unwrap();
+    let mut stale = v1.clone();
+    stale.name = "stale writer".into();
+    assert!(matches!(repo.update_integration(&stale).await, Err(RepoError::Conflict)));
+    assert_eq!(repo.get_integration("01A").await.unwrap().unwrap().name, "first writer");
+}
+
+/// Many writers increment one field with read-modify-write and retry on conflict: no lost update.
+pub async fn concurrent_updates_lose_nothing(store: Arc<dyn ItemStore>) {
+    const WRITERS: u64 = 16;
+    let repo = Repo::new(store);
+    repo.create_integration(&integration("01A", "0")).await.unwrap();
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                loop {
+                    let mut current = repo.get_integration("01A").await.unwrap().unwrap();
+                    let n: u64 = current.name.parse().unwrap();
+                    current.name = (n + 1).to_string();
+                    match repo.update_integration(&current).await {
+                        Ok(_) => break,
+                        Err(RepoError::Conflict) => tokio::task::yield_now().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let done = repo.get_integration("01A").await.unwrap().unwrap();
+    assert_eq!(done.name, WRITERS.to_string());
+    assert_eq!(done.version, WRITERS + 1);
+}
+
+pub async fn batch_is_all_or_nothing(store: Arc<dyn ItemStore>) {
+    store
+        .write(vec![Write::Put {
+            item: Item::new(key("P", "taken"), json!({"v": "old"})),
+            when: Condition::Absent,
+        }])
+        .await
+        .unwrap();
+    let result = store
+        .write(vec![
+            Write::Put {
+                item: Item::new(key("P", "fresh"), json!({"v": 1})),
+                when: Condition::Absent,
+            },
+            Write::Add {
+                key: key("T", "totals"),
+                deltas: vec![("n".into(), Decimal::ONE)],
+                expires_at: None,
+            },
+            Write::Put {
+                item: Item::new(key("P", "taken"), json!({"v": "new"})),
+                when: Condition::Absent,
+            },
+        ])
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::ConditionFailed { index: 2 })),
+        "{result:?}"
+    );
+    assert!(store.get(&key("P", "fresh")).await.unwrap().is_none());
+    assert!(store.get(&key("T", "totals")).await.unwrap().is_none());
+    assert_eq!(store.get(&key("P", "taken")).await.unwrap().unwrap().data, json!({"v": "old"}));
+}
+
+pub async fn batch_rejects_duplicate_keys(store: Arc<dyn ItemStore>) {
+    let put = Write::Put {
+        item: Item::new(key("P", "a"), json!({})),
+        when: Condition::Always,
+    };
+    let result = store.write(vec![put.clone(), put]).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    assert!(store.get(&key("P", "a")).await.unwrap().is_none());
+}
+
+pub async fn concurrent_counter_adds_are_exact(store: Arc<dyn ItemStore>) {
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(vec![Write::Add {
+                        key: key("T", "day"),
+                        deltas: vec![
+                            ("revenue".into(), Decimal::new(1001, 2)),
+                            ("count".into(), Decimal::ONE),
+                        ],
+                        expires_at: None,
+                    }])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let item = store.get(&key("T", "day")).await.unwrap().unwrap();
+    assert_eq!(item.counters["revenue"], Decimal::new(40040, 2));
+    assert_eq!(item.counters["count"], Decimal::from(40));
+}
+
+pub async fn put_keeps_counters(store: Arc<dyn ItemStore>) {
+    store
+        .write(vec![Write::Add {
+            key: key("C", "click"),
+            deltas: vec![("conversions".into(), Decimal::ONE)],
+            expires_at: None,
+        }])
+        .await
+        .unwrap();
+    store
+        .write(vec![Write::Put {
+            item: Item::new(key("C", "click"), json!({"offer": "o1"})),
+            when: Condition::Always,
+        }])
+        .await
+        .unwrap();
+    let item = store.get(&key("C", "click")).await.unwrap().unwrap();
+    assert_eq!(item.data, json!({"offer": "o1"}));
+    assert_eq!(item.counters["conversions"], Decimal::ONE);
+}
+
+async fn put_all(store: &Arc<dyn ItemStore>, items: Vec<Item>) {
+    for item in items {
+        store
+            .write(vec![Write::Put {
+                item,
+                when: Condition::Always,
+            }])
+            .await
+            .unwrap();
+    }
+}
+
+pub async fn query_pages_prefixes_and_order(store: Arc<dyn ItemStore>) {
+    let mut items = Vec::new();
+    for i in 0..7 {
+        items.push(Item::new(key("LOG", &format!("A#{i:02}")), json!({"i": i})));
+    }
+    items.push(Item::new(key("LOG", "B#00"), json!({"other": true})));
+    items.push(Item::new(key("ELSE", "A#00"), json!({"other": true})));
+    put_all(&store, items).await;
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query(&Query {
+                sk_prefix: "A#".into(),
+                limit: 3,
+                cursor: cursor.take(),
+                ..Query::partition("LOG")
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|i| i.key.sk.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("A#{i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let desc = store
+        .query(&Query {
+            sk_prefix: "A#".into(),
+            descending: true,
+            limit: 2,
+            ..Query::partition("LOG")
+        })
+        .await
+        .unwrap();
+    let keys: Vec<_> = desc.items.iter().map(|i| i.key.sk.as_str()).collect();
+    assert_eq!(keys, ["A#06", "A#05"]);
+    assert!(desc.next.is_some());
+
+    let range = store
+        .query(&Query {
+            sk_prefix: "A#".into(),
+            sk_from: Some("A#02".into()),
+            sk_to: Some("A#04".into()),
+            ..Query::partition("LOG")
+        })
+        .await
+        .unwrap();
+    let keys: Vec<_> = range.items.iter().map(|i| i.key.sk.as_str()).collect();
+    assert_eq!(keys, ["A#02", "A#03", "A#04"]);
+}
+
+pub async fn secondary_index_query(store: Arc<dyn ItemStore>) {
+    let mut items = Vec::new();
+    for (pk, when) in [("OFFER#3", "2026-01-03"), ("OFFER#1", "2026-01-01"), ("OFFER#2", "2026-01-02")] {
+        let mut item = Item::new(key(pk, "META"), json!({"pk": pk}));
+        item.index_key = Some(key("INT#x#OFFERS", when));
+        items.push(item);
+    }
+    put_all(&store, items).await;
+    let page = store
+        .query(&Query {
+            index: Index::Gsi1,
+            limit: 2,
+            ..Query::partition("INT#x#OFFERS")
+        })
+        .await
+        .unwrap();
+    let pks: Vec<_> = page.items.iter().map(|i| i.key.pk.as_str()).collect();
+    assert_eq!(pks, ["OFFER#1", "OFFER#2"]);
+    let rest = store
+        .query(&Query {
+            index: Index::Gsi1,
+            limit: 2,
+            cursor: page.next,
+            ..Query::partition("INT#x#OFFERS")
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].key.pk, "OFFER#3");
+    assert_eq!(rest.items[0].index_key, Some(key("INT#x#OFFERS", "2026-01-03")));
+}
+
+pub async fn expired_items_are_gone(store: Arc<dyn ItemStore>) {
+    let past = chrono::Utc::now().timestamp() - 60;
+    let future = chrono::Utc::now().timestamp() + 3600;
+    let mut old = Item::new(key("CLICK", "old"), json!({}));
+    old.expires_at = Some(past);
+    let mut live = Item::new(key("CLICK", "live"), json!({}));
+    live.expires_at = Some(future);
+    put_all(&store, vec![old, live]).await;
+
+    assert!(store.get(&key("CLICK", "old")).await.unwrap().is_none());
+    let got = store.get(&key("CLICK", "live")).await.unwrap().unwrap();
+    assert_eq!(got.expires_at, Some(future));
+    let page = store.query(&Query::partition("CLICK")).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    // An expired item no longer blocks a create.
+    store
+        .write(vec![Write::Put {
+            item: Item::new(key("CLICK", "old"), json!({"again": true})),
+            when: Condition::Absent,
+        }])
+        .await
+        .unwrap();
+}
+
+pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
+    let mut item = Item::new(key("P", "a"), json!({}));
+    item.version = 3;
+    put_all(&store, vec![item]).await;
+    let wrong = store
+        .write(vec![Write::Delete {
+            key: key("P", "a"),
+            when: Condition::Version(2),
+        }])
+        .await;
+    assert!(matches!(wrong, Err(StoreError::ConditionFailed { index: 0 })));
+    let check_then_put = store
+        .write(vec![
+            Write::Check {
+                key: key("P", "a"),
+                when: Condition::Version(3),
+            },
+            Write::Put {
+                item: Item::new(key("P", "b"), json!({})),
+                when: Condition::Absent,
+            },
+        ])
+        .await;
+    assert!(check_then_put.is_ok(), "{check_then_put:?}");
+    store
+        .write(vec![Write::Delete {
+            key: key("P", "a"),
+            when: Condition::Version(3),
+        }])
+        .await
+        .unwrap();
+    assert!(store.get(&key("P", "a")).await.unwrap().is_none());
+    let missing = store
+        .write(vec![Write::Check {
+            key: key("P", "a"),
+            when: Condition::Exists,
+        }])
+        .await;
+    assert!(matches!(missing, Err(StoreError::ConditionFailed { index: 0 })));
+}

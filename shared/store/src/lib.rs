@@ -1,0 +1,10 @@
+//! affnet storage: the item-store port, its adapters and the typed repositories.
+
+pub mod conformance;
+pub mod port;
+pub mod repo;
+pub mod sqlite;
+
+pub use port::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, Write};
+pub use repo::{Repo, RepoError};
+pub use sqlite::SqliteStore;
