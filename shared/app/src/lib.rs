@@ -1,1 +1,12 @@
+//! affnet use cases and the HTTP routers every host serves.
 
+pub mod error;
+pub mod http;
+pub mod integrations;
+pub mod router;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use state::{AppState, Config};

@@ -1,8 +1,15 @@
 //! Identifiers and secrets we mint.
 
-/// A new sortable id (ULID: 26 characters, time-ordered, no `-`).
+/// A new sortable id (ULID: 26 characters, no `-`), strictly increasing within a process so
+/// that items created in one millisecond still list in creation order.
 pub fn new_id() -> String {
-    ulid::Ulid::new().to_string()
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
 }
 
 /// A new postback token: 160 random bits from the OS, hex-encoded (40 characters, no `-`, so

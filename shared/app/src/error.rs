@@ -1,0 +1,96 @@
+//! API errors and their JSON form: `{"error":{"code","message","field"}}`.
+
+use affnet_core::InputError;
+use affnet_store::{RepoError, StoreError};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("the item kept changing concurrently; try again")]
+    Conflict,
+    #[error("{0}")]
+    NotImplemented(&'static str),
+    /// Storage failed: answer 5xx so that callers (networks) retry and nothing is lost.
+    #[error("storage unavailable")]
+    Storage(String),
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict => ApiError::Conflict,
+            RepoError::NotFound => ApiError::NotFound("item".into()),
+            RepoError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Storage(e.to_string())
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Input(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Input(e) => e.code,
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::TooLarge(_) => "body_too_large",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Conflict => "conflict",
+            ApiError::NotImplemented(_) => "not_implemented",
+            ApiError::Storage(_) => "storage_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Storage(detail) = &self {
+            tracing::error!(%detail, "storage failure");
+        }
+        let field = match &self {
+            ApiError::Input(e) => e.field.clone(),
+            _ => None,
+        };
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        let mut response = (self.status(), Json(json!({ "error": error }))).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

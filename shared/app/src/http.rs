@@ -1,0 +1,74 @@
+//! HTTP plumbing shared by every router: JSON bodies with clear errors, admin auth, fallbacks.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+/// Largest management request body.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A JSON body read as a `serde_json::Value`, with our error shape for every failure
+/// (413 when too large, 400 when malformed).
+pub struct JsonBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(MAX_JSON_BODY)
+            } else {
+                ApiError::MalformedJson(format!("could not read the body: {e}"))
+            }
+        })?;
+        if bytes.len() > MAX_JSON_BODY {
+            return Err(ApiError::TooLarge(MAX_JSON_BODY));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))
+    }
+}
+
+/// Management routes: when `AFFNET_ADMIN_TOKEN` is set, demand it as a bearer token
+/// (compared in constant time).
+pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.config.admin_token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Unknown path: a JSON 404 that says it is the route, not an item, that is missing.
+pub async fn route_not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let body = serde_json::json!({"error": {
+        "code": "route_not_found",
+        "message": format!("no route for {method} {}", uri.path()),
+    }});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let body = serde_json::json!({"error": {
+        "code": "method_not_allowed",
+        "message": format!("{method} is not allowed on {}", uri.path()),
+    }});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

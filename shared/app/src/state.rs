@@ -1,0 +1,56 @@
+//! What every handler gets: storage, the catalogue and the configuration, built once per process.
+
+use affnet_core::Catalogue;
+use affnet_store::{ItemStore, Repo};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// When set, management routes require `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Lets integrations point at private/loopback hosts (local runs and tests only).
+    pub allow_private_network: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Config {
+        Config {
+            admin_token: std::env::var("AFFNET_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            allow_private_network: env_flag("AFFNET_ALLOW_PRIVATE_NETWORK"),
+        }
+    }
+
+    /// Defaults for tests: no admin token, private network allowed.
+    pub fn for_tests() -> Config {
+        Config {
+            admin_token: None,
+            allow_private_network: true,
+        }
+    }
+}
+
+pub fn env_flag(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref(),
+        Ok("1" | "true" | "yes" | "on")
+    )
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub repo: Repo,
+    pub catalogue: &'static Catalogue,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn ItemStore>, config: Config) -> AppState {
+        AppState {
+            repo: Repo::new(store),
+            catalogue: Catalogue::embedded(),
+            config: Arc::new(config),
+        }
+    }
+}

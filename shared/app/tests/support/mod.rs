@@ -1,0 +1,44 @@
+//! Test helpers: drive a router like a client would (through tower, the real router).
+#![allow(dead_code)]
+
+use affnet_app::{AppState, Config};
+use affnet_store::{ItemStore, SqliteStore};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub fn sqlite_state(config: Config) -> AppState {
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    AppState::new(store, config)
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub text: String,
+    pub json: Value,
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, text, json }
+}
+
+pub async fn call(router: &Router, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let builder = Request::builder().method(method).uri(path);
+    let request = match body {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .unwrap();
+    send(router, request).await
+}
