@@ -23,9 +23,11 @@ pub fn init_lambda() {
 
 /// Human-readable lines on stdout.
 pub fn init_local() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 }
 
