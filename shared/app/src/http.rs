@@ -72,3 +72,43 @@ pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Respons
     }});
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
+
+/// Parses `limit` (1..=100, default 50), `cursor` and the named filters from a query string;
+/// anything else is a 400.
+pub fn page_params_with(
+    query: Option<String>,
+    filters: &[&str],
+) -> Result<(usize, Option<String>, std::collections::BTreeMap<String, String>), ApiError> {
+    use affnet_core::InputError;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| InputError::invalid("query", format!("bad query string: {e}")))?;
+    let mut limit = 50;
+    let mut cursor = None;
+    let mut found = std::collections::BTreeMap::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| InputError::out_of_range("limit", "`limit` must be between 1 and 100"))?;
+            }
+            "cursor" => cursor = Some(value).filter(|c| !c.is_empty()),
+            other if filters.contains(&other) => {
+                found.insert(key, value);
+            }
+            _ => {
+                let mut known = vec!["limit", "cursor"];
+                known.extend_from_slice(filters);
+                return Err(InputError::new(
+                    "unknown_field",
+                    key.clone(),
+                    format!("unknown query parameter `{key}` (known: {})", known.join(", ")),
+                )
+                .into());
+            }
+        }
+    }
+    Ok((limit, cursor, found))
+}

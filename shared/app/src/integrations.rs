@@ -1,19 +1,16 @@
 //! The management API of integrations and the network catalogue (function `api`).
 
 use crate::error::ApiError;
-use crate::http::JsonBody;
+use crate::http::{JsonBody, page_params_with};
+use crate::update::modify_with;
 use crate::state::AppState;
-use affnet_core::{Integration, InputError, ids};
+use affnet_core::{Integration, ids};
 use affnet_store::RepoError;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use serde_json::json;
-
-/// How often a read-modify-write is retried when another writer got there first.
-const UPDATE_ATTEMPTS: usize = 8;
 
 pub async fn list_networks(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({
@@ -38,28 +35,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(stored.view())))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageParams {
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
-pub fn page_params(query: Option<String>) -> Result<(usize, Option<String>), ApiError> {
-    let params: PageParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|e| InputError::invalid("query", format!("bad query parameters: {e}")))?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(InputError::out_of_range("limit", "`limit` must be between 1 and 100").into());
-    }
-    Ok((limit, params.cursor.filter(|c| !c.is_empty())))
-}
-
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (limit, cursor) = page_params(query)?;
+    let (limit, cursor, _) = page_params_with(query, &[])?;
     let (items, next) = state.repo.list_integrations(limit, cursor).await?;
     let items: Vec<_> = items.iter().map(Integration::view).collect();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
@@ -86,19 +66,15 @@ pub async fn modify(
     id: &str,
     change: impl Fn(&Integration) -> Result<Integration, ApiError>,
 ) -> Result<Integration, ApiError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let current = load(state, id).await?;
-        let next = change(&current)?;
-        match state.repo.update_integration(&next).await {
-            Ok(stored) => return Ok(stored),
-            Err(RepoError::Conflict) => continue,
-            Err(RepoError::NotFound) => {
-                return Err(ApiError::NotFound(format!("integration `{id}`")));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict)
+    modify_with(
+        || load(state, id),
+        change,
+        |next: Integration| {
+            let repo = state.repo.clone();
+            async move { repo.update_integration(&next).await }
+        },
+    )
+    .await
 }
 
 pub async fn patch(

@@ -2,7 +2,7 @@
 //! the local server. Same handlers, two hosts.
 
 use crate::http::{MAX_JSON_BODY, method_not_allowed, require_admin, route_not_found};
-use crate::integrations;
+use crate::{integrations, offers};
 use crate::routes::{self, Access, Route};
 use crate::state::AppState;
 use axum::Router;
@@ -34,6 +34,10 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("PATCH", "/integrations/{id}") => on(filter, integrations::patch),
         ("DELETE", "/integrations/{id}") => on(filter, integrations::delete),
         ("POST", "/integrations/{id}/rotate-token") => on(filter, integrations::rotate_token),
+        ("POST", "/offers") => on(filter, offers::create),
+        ("GET", "/offers") => on(filter, offers::list),
+        ("GET", "/offers/{id}") => on(filter, offers::get),
+        ("PATCH", "/offers/{id}") => on(filter, offers::patch),
         _ => on(filter, integrations::not_implemented),
     }
 }

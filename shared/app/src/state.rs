@@ -54,3 +54,18 @@ impl AppState {
         }
     }
 }
+
+impl AppState {
+    /// The catalogue entry of an integration's network.
+    pub fn network_of(
+        &self,
+        integration: &affnet_core::Integration,
+    ) -> Result<&'static affnet_core::Network, crate::ApiError> {
+        self.catalogue.network(&integration.network).ok_or_else(|| {
+            crate::ApiError::Storage(format!(
+                "integration {} names network `{}`, which the catalogue no longer has",
+                integration.id, integration.network
+            ))
+        })
+    }
+}

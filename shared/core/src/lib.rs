@@ -4,6 +4,8 @@ pub mod catalogue;
 pub mod error;
 pub mod ids;
 pub mod integration;
+pub mod money;
+pub mod offer;
 pub mod status;
 
 pub use catalogue::{Catalogue, Network, NetworkKind};

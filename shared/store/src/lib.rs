@@ -1,6 +1,7 @@
 //! affnet storage: the item-store port, its adapters and the typed repositories.
 
 pub mod conformance;
+pub mod offers;
 pub mod port;
 pub mod repo;
 pub mod sqlite;
