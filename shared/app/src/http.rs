@@ -73,12 +73,16 @@ pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Respons
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
+/// A list request: page size, where to continue, and the filters it named.
+pub struct Paging {
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub filters: std::collections::BTreeMap<String, String>,
+}
+
 /// Parses `limit` (1..=100, default 50), `cursor` and the named filters from a query string;
 /// anything else is a 400.
-pub fn page_params_with(
-    query: Option<String>,
-    filters: &[&str],
-) -> Result<(usize, Option<String>, std::collections::BTreeMap<String, String>), ApiError> {
+pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Paging, ApiError> {
     use affnet_core::InputError;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| InputError::invalid("query", format!("bad query string: {e}")))?;
@@ -110,5 +114,9 @@ pub fn page_params_with(
             }
         }
     }
-    Ok((limit, cursor, found))
+    Ok(Paging {
+        limit,
+        cursor,
+        filters: found,
+    })
 }

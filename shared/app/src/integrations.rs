@@ -39,8 +39,11 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (limit, cursor, _) = page_params_with(query, &[])?;
-    let (items, next) = state.repo.list_integrations(limit, cursor).await?;
+    let paging = page_params_with(query, &[])?;
+    let (items, next) = state
+        .repo
+        .list_integrations(paging.limit, paging.cursor)
+        .await?;
     let items: Vec<_> = items.iter().map(Integration::view).collect();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }

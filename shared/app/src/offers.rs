@@ -64,9 +64,12 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (limit, cursor, filters) = page_params_with(query, &["integration_id"])?;
-    let integration = filters.get("integration_id").map(String::as_str);
-    let (items, next) = state.repo.list_offers(integration, limit, cursor).await?;
+    let paging = page_params_with(query, &["integration_id"])?;
+    let integration = paging.filters.get("integration_id").map(String::as_str);
+    let (items, next) = state
+        .repo
+        .list_offers(integration, paging.limit, paging.cursor)
+        .await?;
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
