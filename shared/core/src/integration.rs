@@ -11,6 +11,7 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
 const MAX_NAME_LEN: usize = 200;
 const MAX_CREDENTIAL_LEN: usize = 2_048;
+const FIELDS: &[&str] = &["network", "name", "active", "timeout_ms", "credentials", "settings"];
 
 /// One account at one network, as stored. Credentials never leave through the API: see
 /// [`IntegrationView`].
@@ -75,11 +76,7 @@ impl Integration {
         now: DateTime<Utc>,
     ) -> Result<Integration, InputError> {
         let body = as_object(body, "body")?;
-        check_known(
-            body,
-            "",
-            &["network", "name", "active", "timeout_ms", "credentials", "settings"],
-        )?;
+        check_known(body, "", FIELDS)?;
         let slug = match body.get("network") {
             None | Some(Value::Null) => return Err(InputError::missing("network")),
             Some(Value::String(s)) => s.as_str(),
@@ -115,11 +112,7 @@ impl Integration {
         now: DateTime<Utc>,
     ) -> Result<Integration, InputError> {
         let body = as_object(body, "body")?;
-        check_known(
-            body,
-            "",
-            &["network", "name", "active", "timeout_ms", "credentials", "settings"],
-        )?;
+        check_known(body, "", FIELDS)?;
         if let Some(network) = body.get("network")
             && network.as_str() != Some(self.network.as_str())
         {
