@@ -1,11 +1,16 @@
 //! affnet storage: the item-store port, its adapters and the typed repositories.
 
 pub mod conformance;
+pub mod counting;
+pub mod dynamo;
 pub mod offers;
 pub mod port;
 pub mod repo;
 pub mod sqlite;
+pub mod sync;
+pub mod testing;
 
+pub use dynamo::DynamoStore;
 pub use port::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, Write};
 pub use repo::{Repo, RepoError};
 pub use sqlite::SqliteStore;
