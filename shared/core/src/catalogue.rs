@@ -35,6 +35,9 @@ pub struct Network {
     /// What the seed says to do on the network's side (flows, managers...).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
+    /// The network's API host, where the seed names one (TamCRM: `api.tamcrm.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_host: Option<String>,
     #[serde(default)]
     pub credentials: Vec<CredentialField>,
     #[serde(default)]
@@ -175,10 +178,166 @@ impl Catalogue {
             }
             for stage in network.status_map.values() {
                 if crate::status::Stage::parse(stage).is_none() {
-                    return Err(format!("network `{}` maps to unknown stage `{stage}`", network.slug));
+                    return Err(format!(
+                        "network `{}` maps to unknown stage `{stage}`",
+                        network.slug
+                    ));
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Stage;
+    use std::collections::BTreeSet;
+
+    const CREDENTIAL_KEYS: [&str; 6] =
+        ["api_key", "user_id", "owner_id", "key", "secret", "flow_id"];
+    const EVENTS: [&str; 7] = [
+        "global",
+        "new",
+        "approve",
+        "upsell",
+        "cancel",
+        "trash",
+        "duplicate",
+    ];
+
+    fn cpa() -> impl Iterator<Item = &'static Network> {
+        Catalogue::embedded()
+            .networks
+            .iter()
+            .filter(|n| n.kind == NetworkKind::Cpa)
+    }
+
+    #[test]
+    fn embedded_catalogue_has_tune_and_every_cpa_network() {
+        let catalogue = Catalogue::embedded();
+        assert_eq!(
+            catalogue.network("tune").map(|n| n.kind),
+            Some(NetworkKind::Tune)
+        );
+        assert_eq!(cpa().count(), 48);
+        let slugs: BTreeSet<&str> = catalogue.networks.iter().map(|n| n.slug.as_str()).collect();
+        assert_eq!(slugs.len(), catalogue.networks.len(), "slugs are unique");
+        let names: BTreeSet<&str> = catalogue.networks.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names.len(), catalogue.networks.len(), "names are unique");
+    }
+
+    #[test]
+    fn slugs_are_lower_case_url_safe() {
+        for network in &Catalogue::embedded().networks {
+            assert!(
+                !network.slug.is_empty()
+                    && network
+                        .slug
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "slug `{}`",
+                network.slug
+            );
+        }
+    }
+
+    #[test]
+    fn cpa_entries_are_well_formed() {
+        for network in cpa() {
+            let slug = &network.slug;
+            assert!(!network.params.is_empty(), "{slug} has no offer parameters");
+            let mut keys = BTreeSet::new();
+            for field in &network.credentials {
+                assert!(
+                    CREDENTIAL_KEYS.contains(&field.key.as_str()),
+                    "{slug}: `{}`",
+                    field.key
+                );
+                assert!(
+                    keys.insert(&field.key),
+                    "{slug}: credential `{}` twice",
+                    field.key
+                );
+                assert!(
+                    ["token", "bearer", "id"].contains(&field.auth.as_str()),
+                    "{slug}"
+                );
+                assert_eq!(field.secret, field.auth != "id", "{slug}: `{}`", field.key);
+            }
+            let mut keys = BTreeSet::new();
+            for param in &network.params {
+                assert!(
+                    keys.insert(&param.key),
+                    "{slug}: parameter `{}` twice",
+                    param.key
+                );
+            }
+            for postback in &network.postbacks {
+                assert!(
+                    EVENTS.contains(&postback.event.as_str()),
+                    "{slug}: `{}`",
+                    postback.event
+                );
+                assert!(
+                    !postback.tail.is_empty() || !postback.note.is_empty(),
+                    "{slug}: a blank tail says why"
+                );
+            }
+            for (word, stage) in &network.status_map {
+                assert_eq!(
+                    *word,
+                    word.to_lowercase(),
+                    "{slug}: status words are lower case"
+                );
+                assert!(
+                    Stage::parse(stage).is_some(),
+                    "{slug}: `{word}` -> `{stage}`"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_affbay_builds_its_postback_from_parts() {
+        let with_parts: Vec<&str> = Catalogue::embedded()
+            .networks
+            .iter()
+            .filter(|n| n.postback_parts.is_some())
+            .map(|n| n.slug.as_str())
+            .collect();
+        assert_eq!(with_parts, ["affbay"]);
+        let tamcrm = Catalogue::embedded().network("tamcrm").unwrap();
+        assert_eq!(tamcrm.api_host.as_deref(), Some("api.tamcrm.com"));
+    }
+
+    #[test]
+    fn parse_rejects_duplicates_and_unknown_stages() {
+        let entry = |slug: &str, stage: &str| {
+            format!(
+                "[[network]]\nslug = \"{slug}\"\nname = \"{slug}\"\nkind = \"cpa\"\nstatus_map = {{ x = \"{stage}\" }}\n"
+            )
+        };
+        assert!(Catalogue::parse(&entry("a", "wait")).is_ok());
+        let twice = entry("a", "wait") + &entry("a", "wait");
+        assert!(
+            Catalogue::parse(&twice)
+                .unwrap_err()
+                .contains("listed twice")
+        );
+        assert!(
+            Catalogue::parse(&entry("a", "approved"))
+                .unwrap_err()
+                .contains("unknown stage")
+        );
+    }
+
+    #[test]
+    fn api_host_is_optional_and_not_serialized_when_absent() {
+        let json = serde_json::to_value(Catalogue::embedded().network("leadbit").unwrap()).unwrap();
+        assert!(json.get("api_host").is_none());
+        let json = serde_json::to_value(Catalogue::embedded().network("tamcrm").unwrap()).unwrap();
+        assert_eq!(json["api_host"], "api.tamcrm.com");
     }
 }
