@@ -11,7 +11,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_local();
     let config = Config::from_env();
     let listen = std::env::var("AFFNET_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let data_dir = PathBuf::from(std::env::var("AFFNET_DATA_DIR").unwrap_or_else(|_| ".affnet".into()));
+    let data_dir =
+        PathBuf::from(std::env::var("AFFNET_DATA_DIR").unwrap_or_else(|_| ".affnet".into()));
     let db = data_dir.join("affnet.db");
     let store = Arc::new(affnet_store::SqliteStore::open(&db)?);
     if config.admin_token.is_none() {
@@ -19,7 +20,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "AFFNET_ADMIN_TOKEN is not set: the management API is open to anyone who can reach {listen}"
         );
     }
-    let state = AppState::new(store, config);
+    // Automatic offer sync runs in-process here (EventBridge Scheduler on AWS).
+    let scheduler = affnet_app::schedule_local::LocalScheduler::new();
+    let state = AppState::new(store, config).with_scheduler(scheduler.clone());
+    scheduler.start(state.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, store = %db.display(), "affnet local server listening");
     axum::serve(

@@ -64,13 +64,25 @@ async fn request(method: reqwest::Method, url: String, body: Option<Value>) -> (
 async fn integrations_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let (status, networks) = request(reqwest::Method::GET, format!("{}/networks", server.base), None).await;
+    let (status, networks) = request(
+        reqwest::Method::GET,
+        format!("{}/networks", server.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(networks["networks"].as_array().unwrap().len() >= 2);
 
-    let (status, _) = request(reqwest::Method::GET, format!("{}/integrations", server.base), None).await;
+    let (status, _) = request(
+        reqwest::Method::GET,
+        format!("{}/integrations", server.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let unauthorized = reqwest::get(format!("{}/integrations", server.base)).await.unwrap();
+    let unauthorized = reqwest::get(format!("{}/integrations", server.base))
+        .await
+        .unwrap();
     assert_eq!(unauthorized.status().as_u16(), 401);
 
     let (status, tune) = request(
@@ -90,11 +102,22 @@ async fn integrations_survive_a_restart() {
     server.stop();
 
     let server = Server::start(data.path());
-    let (status, list) = request(reqwest::Method::GET, format!("{}/integrations", server.base), None).await;
+    let (status, list) = request(
+        reqwest::Method::GET,
+        format!("{}/integrations", server.base),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let items = list["items"].as_array().unwrap();
     let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [tune["id"].as_str().unwrap(), leadbit["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids,
+        [
+            tune["id"].as_str().unwrap(),
+            leadbit["id"].as_str().unwrap()
+        ]
+    );
     assert_eq!(items[0]["postback_token"], tune["postback_token"]);
     assert_eq!(items[1]["credentials_set"], json!(["api_key"]));
     server.stop();

@@ -807,6 +807,196 @@ fn no_policy_is_broader_than_the_table() {
     fail_if_any("IAM", problems);
 }
 
+// ------------------------------------------------------------------ automatic sync
+
+/// `{Fn::GetAtt: [id, Arn]}`
+fn is_arn_of(value: &Value, logical_id: &str) -> bool {
+    get(value, "Fn::GetAtt")
+        .and_then(Value::as_sequence)
+        .is_some_and(|p| {
+            p.len() == 2 && p[0].as_str() == Some(logical_id) && p[1].as_str() == Some("Arn")
+        })
+}
+
+/// `!Sub 'arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/default/<prefix>*'`
+/// with the schedule-name prefix the code uses.
+fn is_sync_schedule_arn(value: &Value) -> bool {
+    let prefix = routes_schedule_prefix();
+    get(value, "Fn::Sub").and_then(Value::as_str)
+        == Some(
+            format!("arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/default/{prefix}*")
+                .as_str(),
+        )
+}
+
+fn routes_schedule_prefix() -> String {
+    affnet_app::schedule::schedule_name("")
+}
+
+/// Scheduler and IAM actions a function may have: the api function manages schedules (and
+/// passes the scheduler's role), the offer-sync function only removes stale ones.
+fn expected_schedule_actions(binary: &str) -> BTreeSet<&'static str> {
+    match binary {
+        "api" => BTreeSet::from([
+            "scheduler:CreateSchedule",
+            "scheduler:UpdateSchedule",
+            "scheduler:DeleteSchedule",
+            "iam:PassRole",
+        ]),
+        "offer-sync" => BTreeSet::from(["scheduler:DeleteSchedule"]),
+        _ => BTreeSet::new(),
+    }
+}
+
+#[test]
+fn automatic_sync_has_exactly_the_permissions_it_needs() {
+    let template = template();
+    let mut problems = vec![];
+    let functions = functions(&template);
+    let Some(sync_fn) = functions.iter().find(|f| f.binary == "offer-sync") else {
+        panic!("no offer-sync function");
+    };
+
+    // The scheduler's role: trusted by scheduler.amazonaws.com only, may only invoke offer-sync.
+    let roles: Vec<(&str, &Value)> = resources_of_type(&template, "AWS::IAM::Role")
+        .into_iter()
+        .filter(|(_, r)| {
+            let mut found = vec![];
+            statements(r, String::new(), &mut found);
+            found.iter().any(|(_, s)| {
+                one_or_many(get_path(s, &["Principal", "Service"]))
+                    .iter()
+                    .any(|p| p.as_str() == Some("scheduler.amazonaws.com"))
+            })
+        })
+        .collect();
+    assert_eq!(
+        roles.len(),
+        1,
+        "exactly one role trusted by scheduler.amazonaws.com"
+    );
+    let (role_id, role) = roles[0];
+    let trust = get_path(role, &["Properties", "AssumeRolePolicyDocument"]).expect("trust policy");
+    let mut trusts = vec![];
+    statements(trust, role_id.into(), &mut trusts);
+    for (at, statement) in &trusts {
+        let principals: Vec<_> = one_or_many(get_path(statement, &["Principal", "Service"]))
+            .into_iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if principals != ["scheduler.amazonaws.com"]
+            || get_path(statement, &["Principal", "AWS"]).is_some()
+        {
+            problems.push(format!(
+                "{at}: only scheduler.amazonaws.com may assume {role_id}, got {principals:?}"
+            ));
+        }
+        if !get_path(statement, &["Condition", "ArnLike", "aws:SourceArn"])
+            .is_some_and(is_sync_schedule_arn)
+        {
+            problems.push(format!("{at}: trust must be limited to this account's affnet-sync-* schedules (aws:SourceArn)"));
+        }
+    }
+    let mut granted = vec![];
+    for policy in one_or_many(get_path(role, &["Properties", "Policies"])) {
+        statements(policy, role_id.into(), &mut granted);
+    }
+    for key in ["ManagedPolicyArns", "PermissionsBoundary"] {
+        if get_path(role, &["Properties", key]).is_some() {
+            problems.push(format!(
+                "{role_id}: {key} would grant more than invoking offer-sync"
+            ));
+        }
+    }
+    if granted.is_empty() {
+        problems.push(format!(
+            "{role_id}: grants nothing; it must allow lambda:InvokeFunction"
+        ));
+    }
+    for (at, statement) in &granted {
+        let actions: Vec<_> = one_or_many(get(statement, "Action"))
+            .into_iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let resources = one_or_many(get(statement, "Resource"));
+        if actions != ["lambda:InvokeFunction"]
+            || resources.len() != 1
+            || !is_arn_of(resources[0], sync_fn.logical_id)
+        {
+            problems.push(format!(
+                "{at}: the scheduler role may only lambda:InvokeFunction on !GetAtt {}.Arn, got {actions:?} on {resources:?}",
+                sync_fn.logical_id
+            ));
+        }
+    }
+
+    // Functions: scheduler actions only on affnet-sync-* schedules, PassRole only of that role
+    // and only to the scheduler, and exactly the actions each one needs.
+    for f in &functions {
+        let mut found = vec![];
+        for policy in one_or_many(get(&f.properties, "Policies")) {
+            statements(policy, f.logical_id.into(), &mut found);
+        }
+        let mut actions_seen = BTreeSet::new();
+        for (at, statement) in &found {
+            let actions: Vec<&str> = one_or_many(get(statement, "Action"))
+                .into_iter()
+                .filter_map(Value::as_str)
+                .filter(|a| a.starts_with("scheduler:") || a.starts_with("iam:"))
+                .collect();
+            if actions.is_empty() {
+                continue;
+            }
+            for resource in one_or_many(get(statement, "Resource")) {
+                for action in &actions {
+                    let ok = if action.starts_with("scheduler:") {
+                        is_sync_schedule_arn(resource)
+                    } else {
+                        *action == "iam:PassRole"
+                            && is_arn_of(resource, role_id)
+                            && str_at(
+                                statement,
+                                &["Condition", "StringEquals", "iam:PassedToService"],
+                            ) == Some("scheduler.amazonaws.com")
+                    };
+                    if !ok {
+                        problems.push(format!(
+                            "{at}: {action} on {resource:?} is broader than automatic sync needs"
+                        ));
+                    }
+                }
+            }
+            actions_seen.extend(actions.iter().map(|a| a.to_string()));
+        }
+        let expected: BTreeSet<String> = expected_schedule_actions(&f.binary)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        if actions_seen != expected {
+            problems.push(format!(
+                "{} (`{}`) has scheduler/IAM actions {actions_seen:?}, expected {expected:?}",
+                f.logical_id, f.binary
+            ));
+        }
+        if f.binary == "api" {
+            let var = |name: &str| get_path(&f.properties, &["Environment", "Variables", name]);
+            if !var("AFFNET_SYNC_FUNCTION_ARN").is_some_and(|v| is_arn_of(v, sync_fn.logical_id)) {
+                problems.push(format!(
+                    "{}: AFFNET_SYNC_FUNCTION_ARN must be !GetAtt {}.Arn",
+                    f.logical_id, sync_fn.logical_id
+                ));
+            }
+            if !var("AFFNET_SCHEDULER_ROLE_ARN").is_some_and(|v| is_arn_of(v, role_id)) {
+                problems.push(format!(
+                    "{}: AFFNET_SCHEDULER_ROLE_ARN must be !GetAtt {role_id}.Arn",
+                    f.logical_id
+                ));
+            }
+        }
+    }
+    fail_if_any("automatic sync permissions", problems);
+}
+
 // ------------------------------------------------------------------ outputs
 
 #[test]

@@ -26,6 +26,14 @@ pub enum ApiError {
     /// Storage failed: answer 5xx so that callers (networks) retry and nothing is lost.
     #[error("storage unavailable")]
     Storage(String),
+    /// Any other refusal with its own status and code (`sync_in_progress` 409, `tune_error`
+    /// 502, `schedule_unavailable` 503...). The message is shown to the caller.
+    #[error("{message}")]
+    Failed {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl From<RepoError> for ApiError {
@@ -54,6 +62,7 @@ impl ApiError {
             ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Failed { status, .. } => *status,
         }
     }
 
@@ -67,6 +76,7 @@ impl ApiError {
             ApiError::Conflict => "conflict",
             ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Storage(_) => "storage_unavailable",
+            ApiError::Failed { code, .. } => code,
         }
     }
 }

@@ -12,6 +12,21 @@ use subtle::ConstantTimeEq;
 /// Largest management request body.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// The body, at most [`MAX_JSON_BODY`] bytes (413 beyond).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_JSON_BODY)
+        } else {
+            ApiError::MalformedJson(format!("could not read the body: {e}"))
+        }
+    })?;
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(ApiError::TooLarge(MAX_JSON_BODY));
+    }
+    Ok(bytes)
+}
+
 /// A JSON body read as a `serde_json::Value`, with our error shape for every failure
 /// (413 when too large, 400 when malformed).
 pub struct JsonBody(pub serde_json::Value);
@@ -20,18 +35,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge(MAX_JSON_BODY)
-            } else {
-                ApiError::MalformedJson(format!("could not read the body: {e}"))
-            }
-        })?;
-        if bytes.len() > MAX_JSON_BODY {
-            return Err(ApiError::TooLarge(MAX_JSON_BODY));
-        }
+        let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()));
+            return Err(ApiError::MalformedJson(
+                "the body is empty; send a JSON object".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
@@ -41,7 +49,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 /// Management routes: when `AFFNET_ADMIN_TOKEN` is set, demand it as a bearer token
 /// (compared in constant time).
-pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(expected) = &state.config.admin_token {
         let presented = request
             .headers()
@@ -84,8 +96,9 @@ pub struct Paging {
 /// anything else is a 400.
 pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Paging, ApiError> {
     use affnet_core::InputError;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|e| InputError::invalid("query", format!("bad query string: {e}")))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|e| InputError::invalid("query", format!("bad query string: {e}")))?;
     let mut limit = 50;
     let mut cursor = None;
     let mut found = std::collections::BTreeMap::new();
@@ -96,7 +109,9 @@ pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Pagin
                     .parse()
                     .ok()
                     .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| InputError::out_of_range("limit", "`limit` must be between 1 and 100"))?;
+                    .ok_or_else(|| {
+                        InputError::out_of_range("limit", "`limit` must be between 1 and 100")
+                    })?;
             }
             "cursor" => cursor = Some(value).filter(|c| !c.is_empty()),
             other if filters.contains(&other) => {
@@ -108,7 +123,10 @@ pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Pagin
                 return Err(InputError::new(
                     "unknown_field",
                     key.clone(),
-                    format!("unknown query parameter `{key}` (known: {})", known.join(", ")),
+                    format!(
+                        "unknown query parameter `{key}` (known: {})",
+                        known.join(", ")
+                    ),
                 )
                 .into());
             }
@@ -119,4 +137,22 @@ pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Pagin
         cursor,
         filters: found,
     })
+}
+
+/// Like [`JsonBody`], but an empty body is allowed (`None`): for actions whose options are all
+/// optional (`POST /integrations/{id}/test`, `POST /integrations/{id}/sync`).
+pub struct OptionalJsonBody(pub Option<serde_json::Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| OptionalJsonBody(Some(v)))
+            .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))
+    }
 }

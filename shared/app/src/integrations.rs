@@ -2,8 +2,8 @@
 
 use crate::error::ApiError;
 use crate::http::{JsonBody, page_params_with};
-use crate::update::modify_with;
 use crate::state::AppState;
+use crate::update::modify_with;
 use affnet_core::{Integration, ids};
 use affnet_store::RepoError;
 use axum::Json;
@@ -30,8 +30,10 @@ pub async fn create(
         ids::new_token(),
         chrono::Utc::now(),
     )?;
+    crate::tune_client::check_settings(state.catalogue, &integration)?;
     let stored = state.repo.create_integration(&integration).await?;
     tracing::info!(id = %stored.id, network = %stored.network, "integration created");
+    crate::schedule::reconcile(&state, &stored).await?;
     Ok((StatusCode::CREATED, Json(stored.view())))
 }
 
@@ -87,10 +89,13 @@ pub async fn patch(
 ) -> Result<impl IntoResponse, ApiError> {
     let catalogue = state.catalogue;
     let stored = modify(&state, &id, |current| {
-        Ok(current.patch(catalogue, &body, chrono::Utc::now())?)
+        let next = current.patch(catalogue, &body, chrono::Utc::now())?;
+        crate::tune_client::check_settings(catalogue, &next)?;
+        Ok(next)
     })
     .await?;
     tracing::info!(id = %stored.id, "integration updated");
+    crate::schedule::reconcile(&state, &stored).await?;
     Ok(Json(stored.view()))
 }
 
@@ -118,6 +123,7 @@ pub async fn delete(
     match state.repo.delete_integration(&id).await {
         Ok(()) => {
             tracing::info!(%id, "integration deleted");
+            crate::schedule::forget(&state, &id).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Err(RepoError::NotFound) => Err(ApiError::NotFound(format!("integration `{id}`"))),

@@ -1,13 +1,21 @@
 //! affnet use cases and the HTTP routers every host serves.
 
+pub mod aws;
+pub mod connection_test;
 pub mod error;
 pub mod http;
 pub mod integrations;
+pub mod lambda_offer_sync;
+pub mod offer_sync;
 pub mod offers;
 pub mod router;
 pub mod routes;
+pub mod schedule;
+pub mod schedule_aws;
+pub mod schedule_local;
 pub mod state;
 pub mod telemetry;
+pub mod tune_client;
 pub mod update;
 
 pub use error::ApiError;

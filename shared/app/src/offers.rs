@@ -3,8 +3,8 @@
 use crate::error::ApiError;
 use crate::http::{JsonBody, page_params_with};
 use crate::integrations::load as load_integration;
-use crate::update::modify_with;
 use crate::state::AppState;
+use crate::update::modify_with;
 use affnet_core::InputError;
 use affnet_core::offer::Offer;
 use axum::Json;

@@ -2,9 +2,9 @@
 //! the local server. Same handlers, two hosts.
 
 use crate::http::{MAX_JSON_BODY, method_not_allowed, require_admin, route_not_found};
-use crate::{integrations, offers};
 use crate::routes::{self, Access, Route};
 use crate::state::AppState;
+use crate::{connection_test, integrations, offer_sync, offers};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -38,6 +38,10 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/offers") => on(filter, offers::list),
         ("GET", "/offers/{id}") => on(filter, offers::get),
         ("PATCH", "/offers/{id}") => on(filter, offers::patch),
+        ("POST", "/integrations/{id}/test") => on(filter, connection_test::test),
+        ("GET", "/integrations/{id}/remote-offers") => on(filter, offer_sync::remote_offers),
+        ("POST", "/integrations/{id}/sync") => on(filter, offer_sync::sync_now),
+        ("GET", "/integrations/{id}/sync-logs") => on(filter, offer_sync::sync_logs),
         _ => on(filter, integrations::not_implemented),
     }
 }

@@ -10,6 +10,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Lets integrations point at private/loopback hosts (local runs and tests only).
     pub allow_private_network: bool,
+    /// TUNE calls and offer sync: retries, page size, time budgets.
+    pub tune: crate::tune_client::TuneOptions,
 }
 
 impl Config {
@@ -19,6 +21,7 @@ impl Config {
                 .ok()
                 .filter(|t| !t.is_empty()),
             allow_private_network: env_flag("AFFNET_ALLOW_PRIVATE_NETWORK"),
+            tune: crate::tune_client::TuneOptions::from_env(),
         }
     }
 
@@ -27,6 +30,7 @@ impl Config {
         Config {
             admin_token: None,
             allow_private_network: true,
+            tune: crate::tune_client::TuneOptions::for_tests(),
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct AppState {
     pub repo: Repo,
     pub catalogue: &'static Catalogue,
     pub config: Arc<Config>,
+    /// Automatic offer sync: EventBridge Scheduler on AWS, tokio tasks locally.
+    pub scheduler: Arc<dyn crate::schedule::SyncScheduler>,
 }
 
 impl AppState {
@@ -51,7 +57,17 @@ impl AppState {
             repo: Repo::new(store),
             catalogue: Catalogue::embedded(),
             config: Arc::new(config),
+            scheduler: Arc::new(crate::schedule::NoScheduler),
         }
+    }
+
+    /// Uses `scheduler` for automatic offer sync (the default keeps no schedules).
+    pub fn with_scheduler(
+        mut self,
+        scheduler: Arc<dyn crate::schedule::SyncScheduler>,
+    ) -> AppState {
+        self.scheduler = scheduler;
+        self
     }
 }
 

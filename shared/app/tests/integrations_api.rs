@@ -29,7 +29,11 @@ fn tune_body() -> Value {
 
 fn assert_no_secret(reply: &support::Reply) {
     for secret in [TUNE_KEY, LEADBIT_KEY, "rotated-secret-value"] {
-        assert!(!reply.text.contains(secret), "secret leaked in {}", reply.text);
+        assert!(
+            !reply.text.contains(secret),
+            "secret leaked in {}",
+            reply.text
+        );
     }
 }
 
@@ -49,7 +53,10 @@ async fn networks_lists_the_catalogue() {
     assert_eq!(tune["kind"], "tune");
     assert_eq!(tune["credentials"][0]["key"], "api_key");
     let leadbit = networks.iter().find(|n| n["slug"] == "leadbit").unwrap();
-    assert_eq!(leadbit["postbacks"][0]["tail"], "&oid={sub1}&status={status}");
+    assert_eq!(
+        leadbit["postbacks"][0]["tail"],
+        "&oid={sub1}&status={status}"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +75,10 @@ async fn create_tune_and_leadbit_with_defaults_and_no_secrets() {
     assert_eq!(j["settings"]["api_mode"], "network");
     assert_eq!(j["settings"]["network_id"], "demo");
     assert_eq!(j["settings"]["offer_name_prefix"], "[T1]");
-    assert_eq!(j["settings"]["auto_sync"], json!({"enabled": false, "frequency": "daily"}));
+    assert_eq!(
+        j["settings"]["auto_sync"],
+        json!({"enabled": false, "frequency": "daily"})
+    );
     let token = j["postback_token"].as_str().unwrap();
     assert!(token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()));
     assert!(j["created_at"].is_string() && j["updated_at"].is_string());
@@ -103,30 +113,103 @@ async fn create_tune_and_leadbit_with_defaults_and_no_secrets() {
 async fn invalid_bodies_are_refused_with_the_field_and_store_nothing() {
     let (router, _) = app();
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"network": "nope", "name": "x", "credentials": {}}), "unknown_network", "network"),
+        (
+            json!({"network": "nope", "name": "x", "credentials": {}}),
+            "unknown_network",
+            "network",
+        ),
         (json!({"name": "x"}), "missing_field", "network"),
-        (json!({"network": "tune", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}), "missing_field", "name"),
-        (json!({"network": "tune", "name": "x", "settings": {"network_id": "n"}}), "missing_field", "credentials.api_key"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}}), "missing_field", "settings.network_id"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k", "password": "p"}, "settings": {"network_id": "n"}}), "unknown_field", "credentials.password"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "colour": "red"}}), "unknown_field", "settings.colour"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "extra": 1}), "unknown_field", "extra"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": "fast"}), "wrong_type", "timeout_ms"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": 999}), "out_of_range", "timeout_ms"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": 60001}), "out_of_range", "timeout_ms"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "api_mode": "admin"}}), "invalid_value", "settings.api_mode"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "auto_sync": {"frequency": "weekly"}}}), "invalid_value", "settings.auto_sync.frequency"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "ip_allowlist": ["10.0.0.0/33"]}}), "invalid_value", "settings.ip_allowlist[0]"),
-        (json!({"network": "tune", "name": "  ", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}), "out_of_range", "name"),
-        (json!({"network": "tune", "name": "x", "credentials": {"api_key": 5}, "settings": {"network_id": "n"}}), "wrong_type", "credentials.api_key"),
-        (json!({"network": "tune", "name": "x", "active": "yes", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}), "wrong_type", "active"),
+        (
+            json!({"network": "tune", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}),
+            "missing_field",
+            "name",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "settings": {"network_id": "n"}}),
+            "missing_field",
+            "credentials.api_key",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}}),
+            "missing_field",
+            "settings.network_id",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k", "password": "p"}, "settings": {"network_id": "n"}}),
+            "unknown_field",
+            "credentials.password",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "colour": "red"}}),
+            "unknown_field",
+            "settings.colour",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "extra": 1}),
+            "unknown_field",
+            "extra",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": "fast"}),
+            "wrong_type",
+            "timeout_ms",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": 999}),
+            "out_of_range",
+            "timeout_ms",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}, "timeout_ms": 60001}),
+            "out_of_range",
+            "timeout_ms",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "api_mode": "admin"}}),
+            "invalid_value",
+            "settings.api_mode",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "auto_sync": {"frequency": "weekly"}}}),
+            "invalid_value",
+            "settings.auto_sync.frequency",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": "k"}, "settings": {"network_id": "n", "ip_allowlist": ["10.0.0.0/33"]}}),
+            "invalid_value",
+            "settings.ip_allowlist[0]",
+        ),
+        (
+            json!({"network": "tune", "name": "  ", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}),
+            "out_of_range",
+            "name",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "credentials": {"api_key": 5}, "settings": {"network_id": "n"}}),
+            "wrong_type",
+            "credentials.api_key",
+        ),
+        (
+            json!({"network": "tune", "name": "x", "active": "yes", "credentials": {"api_key": "k"}, "settings": {"network_id": "n"}}),
+            "wrong_type",
+            "active",
+        ),
         (json!(["not", "an", "object"]), "wrong_type", "body"),
     ];
     for (body, code, field) in cases {
         let reply = call(&router, "POST", "/integrations", Some(body.clone())).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
         assert_eq!(reply.json["error"]["code"], code, "{body}: {}", reply.text);
-        assert_eq!(reply.json["error"]["field"], field, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.json["error"]["field"], field,
+            "{body}: {}",
+            reply.text
+        );
         assert!(reply.json["error"]["message"].as_str().unwrap().len() > 5);
     }
     assert_eq!(count(&router).await, 0);
@@ -153,7 +236,11 @@ async fn malformed_and_oversized_bodies() {
 #[tokio::test]
 async fn unknown_ids_are_404() {
     let (router, _) = app();
-    for (method, body) in [("GET", None), ("PATCH", Some(json!({"name": "y"}))), ("DELETE", None)] {
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"name": "y"}))),
+        ("DELETE", None),
+    ] {
         let reply = call(&router, method, "/integrations/01NOPE", body).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method}");
         assert_eq!(reply.json["error"]["code"], "not_found");
@@ -179,27 +266,57 @@ async fn patch_is_partial_and_validated() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_no_secret(&reply);
     assert_eq!(reply.json["name"], "Renamed");
-    assert_eq!(reply.json["settings"]["auto_sync"], json!({"enabled": true, "frequency": "daily"}));
-    assert_eq!(reply.json["settings"]["network_id"], "demo", "untouched settings stay");
+    assert_eq!(
+        reply.json["settings"]["auto_sync"],
+        json!({"enabled": true, "frequency": "daily"})
+    );
+    assert_eq!(
+        reply.json["settings"]["network_id"], "demo",
+        "untouched settings stay"
+    );
     assert_eq!(reply.json["postback_token"], created.json["postback_token"]);
     let stored = state.repo.get_integration(&id).await.unwrap().unwrap();
     assert_eq!(stored.credentials["api_key"], "rotated-secret-value");
 
     // null drops an optional setting; a required one cannot be dropped.
-    let reply = call(&router, "PATCH", &path, Some(json!({"settings": {"offer_name_prefix": null}}))).await;
+    let reply = call(
+        &router,
+        "PATCH",
+        &path,
+        Some(json!({"settings": {"offer_name_prefix": null}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.json["settings"].get("offer_name_prefix").is_none());
-    let reply = call(&router, "PATCH", &path, Some(json!({"settings": {"network_id": null}}))).await;
+    let reply = call(
+        &router,
+        "PATCH",
+        &path,
+        Some(json!({"settings": {"network_id": null}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json["error"]["field"], "settings.network_id");
-    let reply = call(&router, "PATCH", &path, Some(json!({"credentials": {"api_key": null}}))).await;
+    let reply = call(
+        &router,
+        "PATCH",
+        &path,
+        Some(json!({"credentials": {"api_key": null}})),
+    )
+    .await;
     assert_eq!(reply.json["error"]["field"], "credentials.api_key");
 
     // The network is fixed; bad values change nothing.
     let reply = call(&router, "PATCH", &path, Some(json!({"network": "leadbit"}))).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json["error"]["code"], "immutable_field");
-    let reply = call(&router, "PATCH", &path, Some(json!({"name": "Bad", "timeout_ms": 5}))).await;
+    let reply = call(
+        &router,
+        "PATCH",
+        &path,
+        Some(json!({"name": "Bad", "timeout_ms": 5})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let after = call(&router, "GET", &path, None).await;
     assert_eq!(after.json["name"], "Renamed");
@@ -211,9 +328,18 @@ async fn rotate_token_and_delete() {
     let (router, _) = app();
     let created = call(&router, "POST", "/integrations", Some(tune_body())).await;
     let id = created.json["id"].as_str().unwrap();
-    let rotated = call(&router, "POST", &format!("/integrations/{id}/rotate-token"), None).await;
+    let rotated = call(
+        &router,
+        "POST",
+        &format!("/integrations/{id}/rotate-token"),
+        None,
+    )
+    .await;
     assert_eq!(rotated.status, StatusCode::OK);
-    assert_ne!(rotated.json["postback_token"], created.json["postback_token"]);
+    assert_ne!(
+        rotated.json["postback_token"],
+        created.json["postback_token"]
+    );
     let get = call(&router, "GET", &format!("/integrations/{id}"), None).await;
     assert_eq!(get.json["postback_token"], rotated.json["postback_token"]);
 
@@ -229,7 +355,12 @@ async fn list_is_paginated() {
     for i in 0..3 {
         let mut body = tune_body();
         body["name"] = json!(format!("account {i}"));
-        assert_eq!(call(&router, "POST", "/integrations", Some(body)).await.status, StatusCode::CREATED);
+        assert_eq!(
+            call(&router, "POST", "/integrations", Some(body))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
     let mut names = Vec::new();
     let mut path = "/integrations?limit=2".to_string();

@@ -10,7 +10,13 @@ use support::{call, sqlite_state};
 async fn setup() -> (axum::Router, String, String) {
     let router = router::local(sqlite_state(Config::for_tests()));
     let tune = call(&router, "POST", "/integrations", Some(json!({"network": "tune", "name": "T", "credentials": {"api_key": "k"}, "settings": {"network_id": "demo"}}))).await;
-    let leadbit = call(&router, "POST", "/integrations", Some(json!({"network": "leadbit", "name": "L", "credentials": {"api_key": "k"}}))).await;
+    let leadbit = call(
+        &router,
+        "POST",
+        "/integrations",
+        Some(json!({"network": "leadbit", "name": "L", "credentials": {"api_key": "k"}})),
+    )
+    .await;
     (
         router,
         tune.json["id"].as_str().unwrap().into(),
@@ -51,12 +57,24 @@ async fn create_get_list_and_patch_offers() {
 
     let all = call(&router, "GET", "/offers", None).await;
     assert_eq!(all.json["items"].as_array().unwrap().len(), 2);
-    let only = call(&router, "GET", &format!("/offers?integration_id={leadbit}"), None).await;
+    let only = call(
+        &router,
+        "GET",
+        &format!("/offers?integration_id={leadbit}"),
+        None,
+    )
+    .await;
     let items = only.json["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["params"]["leadsite"], "keto.example");
 
-    let patched = call(&router, "PATCH", &format!("/offers/{id}"), Some(json!({"payout": 15, "status": "paused"}))).await;
+    let patched = call(
+        &router,
+        "PATCH",
+        &format!("/offers/{id}"),
+        Some(json!({"payout": 15, "status": "paused"})),
+    )
+    .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
     assert_eq!(patched.json["payout"], "15");
     assert_eq!(patched.json["status"], "paused");
@@ -75,9 +93,18 @@ async fn invalid_offers_are_refused_and_nothing_is_stored() {
         body
     };
     let cases = vec![
-        (with("tracking_url", json!("https://x.example/?aff_click_id=1")), "tracking_url"),
-        (with("tracking_url", json!("javascript:alert(1)//{click_id}")), "tracking_url"),
-        (with("tracking_url", json!("/relative?c={click_id}")), "tracking_url"),
+        (
+            with("tracking_url", json!("https://x.example/?aff_click_id=1")),
+            "tracking_url",
+        ),
+        (
+            with("tracking_url", json!("javascript:alert(1)//{click_id}")),
+            "tracking_url",
+        ),
+        (
+            with("tracking_url", json!("/relative?c={click_id}")),
+            "tracking_url",
+        ),
         (with("payout", json!("-1")), "payout"),
         (with("payout", json!("1e3")), "payout"),
         (with("payout", json!("2000000")), "payout"),
@@ -91,8 +118,17 @@ async fn invalid_offers_are_refused_and_nothing_is_stored() {
     ];
     for (body, field) in cases {
         let reply = call(&router, "POST", "/offers", Some(body.clone())).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
-        assert_eq!(reply.json["error"]["field"], field, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json["error"]["field"], field,
+            "{body}: {}",
+            reply.text
+        );
     }
     let all = call(&router, "GET", "/offers", None).await;
     assert_eq!(all.json["items"].as_array().unwrap().len(), 0);

@@ -12,7 +12,13 @@ use support::{call, sqlite_state};
 fn concrete(path: &str) -> String {
     // Fill `{param}` segments with a sample value.
     path.split('/')
-        .map(|seg| if seg.starts_with('{') { "01SAMPLE" } else { seg })
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "01SAMPLE"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

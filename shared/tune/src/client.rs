@@ -35,6 +35,8 @@ pub struct OfferQuery {
     pub sort_by_id: bool,
     /// First page to fetch (default 1), e.g. to resume.
     pub start_page: u32,
+    /// `filters[id][]=...` when not empty: only these offers (a user's selection).
+    pub ids: Vec<String>,
 }
 
 impl Default for OfferQuery {
@@ -45,6 +47,7 @@ impl Default for OfferQuery {
             contain: Vec::new(),
             sort_by_id: true,
             start_page: 1,
+            ids: Vec::new(),
         }
     }
 }
@@ -60,8 +63,15 @@ impl OfferQuery {
         self
     }
 
+    pub fn with_ids<'a>(mut self, ids: impl IntoIterator<Item = &'a str>) -> Self {
+        self.ids = ids.into_iter().map(str::to_string).collect();
+        self
+    }
+
     fn params(&self, page: u32) -> Params {
-        let mut p = Params::new().filter_in("status", self.statuses.iter().map(String::as_str));
+        let mut p = Params::new()
+            .filter_in("status", self.statuses.iter().map(String::as_str))
+            .filter_in("id", self.ids.iter().map(String::as_str));
         for model in &self.contain {
             p = p.contain(model);
         }
@@ -232,8 +242,19 @@ impl TuneClient {
         method: &str,
         params: Value,
     ) -> Result<Value, TuneError> {
+        let params = Self::check_read_only_query(target, method, &params)?;
+        self.call(target, method, &params).await
+    }
+
+    /// What [`TuneClient::call_read_only`] checks before sending anything: a read-only method,
+    /// and `params` that flatten to brackets without setting auth or routing keys.
+    pub fn check_read_only_query(
+        target: &str,
+        method: &str,
+        params: &Value,
+    ) -> Result<Params, TuneError> {
         check_read_only(target, method)?;
-        let params = Params::from_json(&params).map_err(TuneError::InvalidConfig)?;
+        let params = Params::from_json(params).map_err(TuneError::InvalidConfig)?;
         let reserved = [
             "Target",
             "Method",
@@ -257,7 +278,7 @@ impl TuneClient {
                 "`{k}` cannot be set in params"
             )));
         }
-        self.call(target, method, &params).await
+        Ok(params)
     }
 
     /// A cheap authenticated call: the first offer page with one row.
@@ -456,6 +477,15 @@ mod tests {
         assert_eq!(
             q.params(3).encode(),
             "filters%5Bstatus%5D%5B%5D=active&filters%5Bstatus%5D%5B%5D=paused&sort%5Bid%5D=asc&limit=500&page=3"
+        );
+    }
+
+    #[test]
+    fn offer_query_ids_filter() {
+        let q = OfferQuery::default().with_limit(10).with_ids(["7", "9"]);
+        assert_eq!(
+            q.params(1).encode(),
+            "filters%5Bid%5D%5B%5D=7&filters%5Bid%5D%5B%5D=9&sort%5Bid%5D=asc&limit=10&page=1"
         );
     }
 

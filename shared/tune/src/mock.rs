@@ -10,8 +10,9 @@
 //!
 //! The offer responder behaves like TUNE: it checks the key (`NetworkToken` or `api_key`) and
 //! the `NetworkId` the client sends with a custom base URL, pages by the request's `limit` and
-//! `page`, applies `filters[status]` / `filters[status][]`, answers `data: []` for an empty page,
-//! and echoes the request (key included, as TUNE does) so tests can check it never leaks.
+//! `page`, applies `filters[status]` / `filters[status][]` and `filters[id][]`, answers
+//! `data: []` for an empty page, and echoes the request (key included, as TUNE does) so tests
+//! can check it never leaks.
 
 use crate::config::{Mode, RetryPolicy, TuneConfig};
 use serde_json::{Map, Value, json};
@@ -427,16 +428,28 @@ impl Respond for RowsResponder {
             .filter(|(k, _)| k == "filters[status]" || k == "filters[status][]")
             .map(|(_, v)| v.as_str())
             .collect();
+        let ids: Vec<&str> = q
+            .iter()
+            .filter(|(k, _)| k == "filters[id]" || k == "filters[id][]")
+            .map(|(_, v)| v.as_str())
+            .collect();
         let rows: Vec<&Value> = self
             .rows
             .iter()
             .filter(|row| {
+                // Checked first: large benchmark sets are served without filters.
+                if statuses.is_empty() {
+                    return true;
+                }
                 let status = row
                     .get("Offer")
                     .unwrap_or(row)
                     .get("status")
                     .and_then(Value::as_str);
-                statuses.is_empty() || status.is_some_and(|s| statuses.contains(&s))
+                status.is_some_and(|s| statuses.contains(&s))
+            })
+            .filter(|row| {
+                ids.is_empty() || fixtures::row_id(row).is_some_and(|id| ids.contains(&id.as_str()))
             })
             .collect();
         let Some(limit) = get(&q, "limit")

@@ -1,0 +1,15 @@
+//! Offer sync from TUNE: by hand (`POST /integrations/{id}/sync`) and on schedules.
+//!
+//! * [`mapping`]: TUNE offer → affnet offer (seed 000's table) and the change fingerprint.
+//! * [`run`]: one run: lease, streamed pages, writes only for changes, vanished offers paused.
+//! * [`scheduled`]: what a schedule's invocation does with an integration id.
+//! * [`api`]: the HTTP routes.
+
+pub mod api;
+pub mod mapping;
+pub mod run;
+pub mod scheduled;
+
+pub use api::{remote_offers, sync_logs, sync_now};
+pub use run::{RunError, SyncRequest, run_sync};
+pub use scheduled::run_scheduled;

@@ -1,0 +1,144 @@
+//! Automatic offer sync: the scheduling port and how integrations drive it.
+//!
+//! One schedule per TUNE integration, named `affnet-sync-<integration id>`, exists exactly when
+//! the integration is active and `settings.auto_sync.enabled` is true. Adapters: EventBridge
+//! Scheduler on AWS ([`crate::schedule_aws`]), tokio tasks in the local server
+//! ([`crate::schedule_local`]). Creating, patching or deleting an integration reconciles its
+//! schedule; a scheduled run that finds its integration gone, inactive or no longer
+//! auto-synced removes the schedule itself, so a failed reconcile heals on the next tick.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use affnet_core::Integration;
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    Hourly,
+    Daily,
+}
+
+impl Frequency {
+    pub fn period(self) -> Duration {
+        match self {
+            Frequency::Hourly => Duration::from_secs(3600),
+            Frequency::Daily => Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// The EventBridge Scheduler expression.
+    pub fn rate_expression(self) -> &'static str {
+        match self {
+            Frequency::Hourly => "rate(1 hour)",
+            Frequency::Daily => "rate(1 day)",
+        }
+    }
+
+    pub fn from_rate_expression(expression: &str) -> Option<Frequency> {
+        [Frequency::Hourly, Frequency::Daily]
+            .into_iter()
+            .find(|f| f.rate_expression() == expression.trim())
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ScheduleError(pub String);
+
+#[async_trait]
+pub trait SyncScheduler: Send + Sync + 'static {
+    /// Creates the integration's schedule, or changes its frequency.
+    async fn upsert(&self, integration_id: &str, frequency: Frequency)
+    -> Result<(), ScheduleError>;
+    /// Deletes the integration's schedule; having none is not an error.
+    async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError>;
+    /// The integration's schedule, if there is one.
+    async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError>;
+    fn name(&self) -> &'static str;
+}
+
+/// The schedule's name (EventBridge Scheduler allows 64 characters; ids are 26).
+pub fn schedule_name(integration_id: &str) -> String {
+    format!("affnet-sync-{integration_id}")
+}
+
+/// A host without scheduling (functions that never manage integrations, tests that do not
+/// look at schedules): accepts and keeps nothing.
+pub struct NoScheduler;
+
+#[async_trait]
+impl SyncScheduler for NoScheduler {
+    async fn upsert(
+        &self,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<(), ScheduleError> {
+        tracing::warn!(
+            integration = integration_id,
+            ?frequency,
+            "no scheduler on this host: automatic sync is not scheduled"
+        );
+        Ok(())
+    }
+
+    async fn remove(&self, _integration_id: &str) -> Result<(), ScheduleError> {
+        Ok(())
+    }
+
+    async fn get(&self, _integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
+        Ok(None)
+    }
+
+    fn name(&self) -> &'static str {
+        "none"
+    }
+}
+
+/// The schedule `integration` should have: TUNE, active, and `auto_sync.enabled`.
+pub fn wanted(state: &AppState, integration: &Integration) -> Option<Frequency> {
+    if !integration.active || !crate::tune_client::is_tune(state.catalogue, integration) {
+        return None;
+    }
+    let auto = integration.settings.get("auto_sync")?;
+    if auto.get("enabled").and_then(|v| v.as_bool()) != Some(true) {
+        return None;
+    }
+    match auto.get("frequency").and_then(|v| v.as_str()) {
+        Some("hourly") => Some(Frequency::Hourly),
+        _ => Some(Frequency::Daily),
+    }
+}
+
+/// After `integration` was stored: makes its schedule match. A failure answers 503 and says
+/// that the integration itself was saved, so repeating the request fixes the schedule.
+pub async fn reconcile(state: &AppState, integration: &Integration) -> Result<(), ApiError> {
+    if !crate::tune_client::is_tune(state.catalogue, integration) {
+        return Ok(());
+    }
+    let result = match wanted(state, integration) {
+        Some(frequency) => state.scheduler.upsert(&integration.id, frequency).await,
+        None => state.scheduler.remove(&integration.id).await,
+    };
+    result.map_err(|e| {
+        tracing::error!(integration = %integration.id, error = %e, "schedule not updated");
+        ApiError::Failed {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "schedule_unavailable",
+            message: format!(
+                "the integration was saved, but its automatic-sync schedule could not be updated ({e}); send the request again"
+            ),
+        }
+    })
+}
+
+/// After an integration was deleted: removes its schedule. A failure is only logged: the
+/// orphan schedule removes itself on its next run.
+pub async fn forget(state: &AppState, integration_id: &str) {
+    if let Err(e) = state.scheduler.remove(integration_id).await {
+        tracing::warn!(integration = integration_id, error = %e, "schedule of a deleted integration not removed yet");
+    }
+}

@@ -1,0 +1,160 @@
+//! EventBridge Scheduler adapter: one schedule per integration in the `default` group, named
+//! `affnet-sync-<integration id>`, `rate(1 hour)` or `rate(1 day)`, invoking the offer-sync
+//! function with `{"integration_id": "<id>"}` through the scheduler's role.
+//!
+//! Configuration (template.yaml sets both): `AFFNET_SYNC_FUNCTION_ARN` (the target) and
+//! `AFFNET_SCHEDULER_ROLE_ARN` (the role EventBridge Scheduler assumes to invoke it).
+
+use crate::schedule::{Frequency, ScheduleError, SyncScheduler, schedule_name};
+use async_trait::async_trait;
+use aws_sdk_scheduler::Client;
+use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_scheduler::types::{
+    FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState, Target,
+};
+
+pub const TARGET_ARN_VAR: &str = "AFFNET_SYNC_FUNCTION_ARN";
+pub const ROLE_ARN_VAR: &str = "AFFNET_SCHEDULER_ROLE_ARN";
+const GROUP: &str = "default";
+
+pub struct EventBridgeScheduler {
+    client: Client,
+    target_arn: Option<String>,
+    role_arn: Option<String>,
+}
+
+fn failed<E: std::error::Error + 'static>(what: &str, e: E) -> ScheduleError {
+    ScheduleError(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+impl EventBridgeScheduler {
+    pub fn new(client: Client, target_arn: Option<String>, role_arn: Option<String>) -> Self {
+        EventBridgeScheduler {
+            client,
+            target_arn: target_arn.filter(|a| !a.is_empty()),
+            role_arn: role_arn.filter(|a| !a.is_empty()),
+        }
+    }
+
+    /// From the Lambda's AWS configuration and environment. Without the two ARNs, creating a
+    /// schedule fails with a message naming the missing variable (removing still works).
+    pub fn from_env(config: &aws_config::SdkConfig) -> Self {
+        Self::new(
+            Client::new(config),
+            std::env::var(TARGET_ARN_VAR).ok(),
+            std::env::var(ROLE_ARN_VAR).ok(),
+        )
+    }
+
+    fn target(&self, integration_id: &str) -> Result<Target, ScheduleError> {
+        let missing = |var: &str| ScheduleError(format!("{var} is not set on this function"));
+        let input = serde_json::json!({ "integration_id": integration_id }).to_string();
+        Target::builder()
+            .arn(
+                self.target_arn
+                    .clone()
+                    .ok_or_else(|| missing(TARGET_ARN_VAR))?,
+            )
+            .role_arn(self.role_arn.clone().ok_or_else(|| missing(ROLE_ARN_VAR))?)
+            .input(input)
+            // A run lost to an error is made up by the next tick; two retries cover throttling.
+            .retry_policy(
+                RetryPolicy::builder()
+                    .maximum_retry_attempts(2)
+                    .maximum_event_age_in_seconds(3600)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| failed("schedule target", e))
+    }
+}
+
+fn window() -> Result<FlexibleTimeWindow, ScheduleError> {
+    FlexibleTimeWindow::builder()
+        .mode(FlexibleTimeWindowMode::Off)
+        .build()
+        .map_err(|e| failed("schedule window", e))
+}
+
+fn is_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, code: &str) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some(code)
+}
+
+#[async_trait]
+impl SyncScheduler for EventBridgeScheduler {
+    async fn upsert(
+        &self,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<(), ScheduleError> {
+        let name = schedule_name(integration_id);
+        let description = format!("affnet offer sync of integration {integration_id}");
+        let created = self
+            .client
+            .create_schedule()
+            .name(&name)
+            .group_name(GROUP)
+            .description(&description)
+            .schedule_expression(frequency.rate_expression())
+            .flexible_time_window(window()?)
+            .target(self.target(integration_id)?)
+            .state(ScheduleState::Enabled)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // It exists: update replaces the whole definition.
+            Err(e) if is_code(&e, "ConflictException") => self
+                .client
+                .update_schedule()
+                .name(&name)
+                .group_name(GROUP)
+                .description(&description)
+                .schedule_expression(frequency.rate_expression())
+                .flexible_time_window(window()?)
+                .target(self.target(integration_id)?)
+                .state(ScheduleState::Enabled)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| failed("update schedule", e)),
+            Err(e) => Err(failed("create schedule", e)),
+        }
+    }
+
+    async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError> {
+        let deleted = self
+            .client
+            .delete_schedule()
+            .name(schedule_name(integration_id))
+            .group_name(GROUP)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(failed("delete schedule", e)),
+        }
+    }
+
+    async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
+        let found = self
+            .client
+            .get_schedule()
+            .name(schedule_name(integration_id))
+            .group_name(GROUP)
+            .send()
+            .await;
+        match found {
+            Ok(schedule) => Ok(schedule
+                .schedule_expression()
+                .and_then(Frequency::from_rate_expression)),
+            Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(failed("get schedule", e)),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "eventbridge-scheduler"
+    }
+}

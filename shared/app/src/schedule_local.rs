@@ -1,0 +1,149 @@
+//! The local server's scheduler: one tokio task per scheduled integration, behind the same
+//! [`SyncScheduler`] port as EventBridge Scheduler. Schedules live in memory, so
+//! [`LocalScheduler::start`] rebuilds them from the stored integrations at startup.
+
+use crate::offer_sync::run_scheduled;
+use crate::schedule::{Frequency, ScheduleError, SyncScheduler, wanted};
+use crate::state::AppState;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A scheduled integration: its frequency, and the handle whose drop stops its task (once its
+/// current run, if any, ends); no handle before [`LocalScheduler::start`].
+type Entry = (Frequency, Option<watch::Sender<()>>);
+
+pub struct LocalScheduler {
+    /// The state runs use; set by [`LocalScheduler::start`] (the state holds this scheduler).
+    state: OnceLock<AppState>,
+    tasks: Mutex<HashMap<String, Entry>>,
+    hourly: Duration,
+    daily: Duration,
+}
+
+impl LocalScheduler {
+    pub fn new() -> Arc<LocalScheduler> {
+        Self::with_periods(Frequency::Hourly.period(), Frequency::Daily.period())
+    }
+
+    /// Shorter periods, for tests.
+    pub fn with_periods(hourly: Duration, daily: Duration) -> Arc<LocalScheduler> {
+        Arc::new(LocalScheduler {
+            state: OnceLock::new(),
+            tasks: Mutex::new(HashMap::new()),
+            hourly,
+            daily,
+        })
+    }
+
+    /// Starts running schedules with `state` (whose scheduler is this one) and schedules every
+    /// stored integration that wants automatic sync.
+    pub async fn start(&self, state: AppState) -> Result<usize, ScheduleError> {
+        let _ = self.state.set(state.clone());
+        let mut cursor = None;
+        let mut scheduled = 0;
+        loop {
+            let (page, next) = state
+                .repo
+                .list_integrations(100, cursor)
+                .await
+                .map_err(|e| ScheduleError(e.to_string()))?;
+            for integration in &page {
+                if let Some(frequency) = wanted(&state, integration) {
+                    self.upsert(&integration.id, frequency).await?;
+                    scheduled += 1;
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+            cursor = next;
+        }
+        // Schedules set before start (none in practice) get their tasks now.
+        let pending: Vec<(String, Frequency)> = self
+            .lock()
+            .iter()
+            .filter(|(_, (_, task))| task.is_none())
+            .map(|(id, (f, _))| (id.clone(), *f))
+            .collect();
+        for (id, frequency) in pending {
+            self.upsert(&id, frequency).await?;
+        }
+        tracing::info!(scheduled, "local scheduler started");
+        Ok(scheduled)
+    }
+
+    /// Integrations with a schedule, for tests and diagnostics.
+    pub fn scheduled(&self) -> HashMap<String, Frequency> {
+        self.lock()
+            .iter()
+            .map(|(id, (f, _))| (id.clone(), *f))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn(&self, integration_id: &str, frequency: Frequency) -> Option<watch::Sender<()>> {
+        let state = self.state.get()?.clone();
+        let (stop, mut stopped) = watch::channel(());
+        let period = match frequency {
+            Frequency::Hourly => self.hourly,
+            Frequency::Daily => self.daily,
+        };
+        let id = integration_id.to_string();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            // A run longer than the period delays the next one instead of stacking them.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stopped.changed() => return,
+                }
+                // Not cancelled mid-run: a run removing its own schedule still logs.
+                if let Err(e) = run_scheduled(&state, &id, None).await {
+                    tracing::error!(integration = %id, error = %e, "scheduled sync failed");
+                }
+            }
+        });
+        Some(stop)
+    }
+}
+
+#[async_trait]
+impl SyncScheduler for LocalScheduler {
+    async fn upsert(
+        &self,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<(), ScheduleError> {
+        let mut tasks = self.lock();
+        if let Some((current, Some(_))) = tasks.get(integration_id)
+            && *current == frequency
+        {
+            return Ok(());
+        }
+        tasks.remove(integration_id);
+        let task = self.spawn(integration_id, frequency);
+        tasks.insert(integration_id.to_string(), (frequency, task));
+        Ok(())
+    }
+
+    async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError> {
+        // Dropping the stop handle ends the task; a run in progress finishes first.
+        self.lock().remove(integration_id);
+        Ok(())
+    }
+
+    async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
+        Ok(self.lock().get(integration_id).map(|(f, _)| *f))
+    }
+
+    fn name(&self) -> &'static str {
+        "local"
+    }
+}

@@ -1,0 +1,431 @@
+//! Offer-sync bookkeeping: one log item per run, and one lease per integration so that two runs
+//! never overlap.
+//!
+//! Keys (same table):
+//! * `INT#{integration}#SYNCLOG` / `{run id}`: the run's [`SyncLog`] (run ids are ULIDs, so the
+//!   partition lists oldest first; the API reads it newest first).
+//! * `INT#{integration}#LEASE` / `SYNC`: the lease, with an expiry. Taking it is a conditional
+//!   put on "absent" (an expired lease counts as absent); renewing and releasing are checked on
+//!   its version, which starts at the acquisition time, so a run that lost its lease can no
+//!   longer renew or release its successor's.
+//!
+//! Starting and finishing a run are one transaction each (lease + log), so an unchanged re-sync
+//! costs exactly two store writes however many offers it looks at.
+
+use crate::offers::{RemoteEntry, remote_key};
+use crate::port::{Condition, Item, Key, Query, StoreError, Write};
+use crate::repo::{Repo, RepoError, decode, encode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Errors kept in one log; more are only counted (keeps the item far below DynamoDB's 400 KB).
+pub const MAX_LOG_ERRORS: usize = 50;
+/// Longest error text kept.
+const MAX_ERROR_LEN: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncTrigger {
+    Manual,
+    Scheduled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Running,
+    /// Every page was read and every offer handled.
+    Succeeded,
+    /// Stopped early (time budget) or some offers could not be imported; what was done is kept.
+    Partial,
+    /// A page could not be fetched, or the run could not start; what was done is kept.
+    Failed,
+    /// Not run (inactive integration, another run in progress).
+    Skipped,
+}
+
+/// What a run did with the offers it saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounts {
+    /// Offer rows read from TUNE.
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Read and found equal to what is stored: nothing written.
+    pub unchanged: u64,
+    /// Set to paused: paused at TUNE, or gone from TUNE.
+    pub paused: u64,
+    /// Not active at TUNE and never imported: left alone.
+    pub not_imported: u64,
+    /// Rows that could not be mapped or written (see `errors`).
+    pub skipped: u64,
+}
+
+/// One problem of a run, with TUNE's own text where TUNE gave one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncIssue {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    /// Machine-readable (`timeout`, `bad_credentials`, `invalid_offer`, `store`...).
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncLog {
+    pub id: String,
+    pub integration_id: String,
+    pub trigger: SyncTrigger,
+    pub status: SyncStatus,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Last time a running run wrote progress; a running log whose heartbeat is older than the
+    /// lease was abandoned (the process died).
+    pub heartbeat_at: DateTime<Utc>,
+    /// Offer ids asked for (`None`: every offer).
+    #[serde(default)]
+    pub offer_ids: Option<Vec<String>>,
+    pub counts: SyncCounts,
+    pub pages_fetched: u32,
+    /// Pages TUNE reported, once known.
+    #[serde(default)]
+    pub page_count: Option<u32>,
+    /// The page the run stopped at when it did not finish.
+    #[serde(default)]
+    pub stopped_at_page: Option<u32>,
+    /// A one-line summary for people.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<SyncIssue>,
+    /// Errors beyond [`MAX_LOG_ERRORS`], counted only.
+    #[serde(default)]
+    pub errors_dropped: u64,
+    #[serde(skip)]
+    pub version: u64,
+}
+
+impl SyncLog {
+    pub fn start(
+        id: String,
+        integration_id: &str,
+        trigger: SyncTrigger,
+        offer_ids: Option<Vec<String>>,
+        now: DateTime<Utc>,
+    ) -> SyncLog {
+        SyncLog {
+            id,
+            integration_id: integration_id.to_string(),
+            trigger,
+            status: SyncStatus::Running,
+            started_at: now,
+            finished_at: None,
+            heartbeat_at: now,
+            offer_ids,
+            counts: SyncCounts::default(),
+            pages_fetched: 0,
+            page_count: None,
+            stopped_at_page: None,
+            message: None,
+            errors: Vec::new(),
+            errors_dropped: 0,
+            version: 0,
+        }
+    }
+
+    /// Records a problem, keeping at most [`MAX_LOG_ERRORS`].
+    pub fn push_error(
+        &mut self,
+        page: Option<u32>,
+        remote_id: Option<&str>,
+        code: &str,
+        message: &str,
+    ) {
+        if self.errors.len() >= MAX_LOG_ERRORS {
+            self.errors_dropped += 1;
+            return;
+        }
+        self.errors.push(SyncIssue {
+            page,
+            remote_id: remote_id.map(str::to_string),
+            code: code.to_string(),
+            message: message.chars().take(MAX_ERROR_LEN).collect(),
+        });
+    }
+
+    /// The status to show: a `running` log whose heartbeat is older than `stale_after` belongs
+    /// to a run that died, and reads as failed.
+    pub fn shown_status(&self, now: DateTime<Utc>, stale_after: Duration) -> SyncStatus {
+        let stale = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        if self.status == SyncStatus::Running && now - self.heartbeat_at > stale {
+            SyncStatus::Failed
+        } else {
+            self.status
+        }
+    }
+}
+
+/// Proof that this run holds the integration's sync lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLease {
+    pub integration_id: String,
+    pub run_id: String,
+    pub version: u64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LeaseData {
+    run_id: String,
+    acquired_at: DateTime<Utc>,
+}
+
+pub fn sync_log_key(integration_id: &str, run_id: &str) -> Key {
+    Key::new(format!("INT#{integration_id}#SYNCLOG"), run_id)
+}
+
+pub fn sync_lease_key(integration_id: &str) -> Key {
+    Key::new(format!("INT#{integration_id}#LEASE"), "SYNC")
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    Utc::now().timestamp() + ttl.as_secs().max(1) as i64
+}
+
+fn log_item(log: &SyncLog, version: u64) -> Result<Item, StoreError> {
+    let mut item = Item::new(sync_log_key(&log.integration_id, &log.id), encode(log)?);
+    item.version = version;
+    Ok(item)
+}
+
+fn lease_item(lease: &SyncLease, acquired_at: DateTime<Utc>) -> Result<Item, StoreError> {
+    let data = LeaseData {
+        run_id: lease.run_id.clone(),
+        acquired_at,
+    };
+    let mut item = Item::new(sync_lease_key(&lease.integration_id), encode(&data)?);
+    item.version = lease.version;
+    item.expires_at = Some(lease.expires_at);
+    Ok(item)
+}
+
+fn log_from(item: &Item) -> Result<SyncLog, StoreError> {
+    let mut log: SyncLog = decode(item)?;
+    log.version = item.version;
+    Ok(log)
+}
+
+impl Repo {
+    /// Takes the integration's lease for `ttl` and stores the running log, in one transaction.
+    /// [`RepoError::Conflict`] when another run holds a live lease.
+    pub async fn begin_sync(
+        &self,
+        log: &SyncLog,
+        ttl: Duration,
+    ) -> Result<(SyncLease, SyncLog), RepoError> {
+        // The version starts at the acquisition time (ms), so a run whose lease expired and was
+        // taken over can never match (and release or renew) its successor's lease.
+        let lease = SyncLease {
+            integration_id: log.integration_id.clone(),
+            run_id: log.id.clone(),
+            version: Utc::now().timestamp_millis().max(1) as u64,
+            expires_at: expiry(ttl),
+        };
+        let writes = vec![
+            Write::Put {
+                item: lease_item(&lease, log.started_at)?,
+                when: Condition::Absent,
+            },
+            Write::Put {
+                item: log_item(log, 1)?,
+                when: Condition::Absent,
+            },
+        ];
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })?;
+        Ok((
+            lease,
+            SyncLog {
+                version: 1,
+                ..log.clone()
+            },
+        ))
+    }
+
+    /// Extends the lease and saves the log's progress. [`RepoError::Conflict`] means the lease
+    /// was lost (it expired and another run took it): stop.
+    pub async fn renew_sync(
+        &self,
+        lease: &SyncLease,
+        log: &SyncLog,
+        ttl: Duration,
+    ) -> Result<(SyncLease, SyncLog), RepoError> {
+        let next = SyncLease {
+            version: lease.version + 1,
+            expires_at: expiry(ttl),
+            ..lease.clone()
+        };
+        let writes = vec![
+            Write::Put {
+                item: lease_item(&next, log.started_at)?,
+                when: Condition::Version(lease.version),
+            },
+            Write::Put {
+                item: log_item(log, log.version + 1)?,
+                when: Condition::Version(log.version),
+            },
+        ];
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })?;
+        Ok((
+            next,
+            SyncLog {
+                version: log.version + 1,
+                ..log.clone()
+            },
+        ))
+    }
+
+    /// Saves the final log and releases the lease in one transaction. If the lease was lost
+    /// meanwhile, the log is still saved; the flag says whether the lease was still ours.
+    pub async fn finish_sync(
+        &self,
+        lease: &SyncLease,
+        log: &SyncLog,
+    ) -> Result<(SyncLog, bool), RepoError> {
+        let log_write = Write::Put {
+            item: log_item(log, log.version + 1)?,
+            when: Condition::Version(log.version),
+        };
+        let release = Write::Delete {
+            key: sync_lease_key(&lease.integration_id),
+            when: Condition::Version(lease.version),
+        };
+        let stored = SyncLog {
+            version: log.version + 1,
+            ..log.clone()
+        };
+        match self.items().write(vec![release, log_write.clone()]).await {
+            Ok(()) => Ok((stored, true)),
+            Err(StoreError::ConditionFailed { index: 0 }) => {
+                self.items()
+                    .write(vec![log_write])
+                    .await
+                    .map_err(RepoError::from)?;
+                Ok((stored, false))
+            }
+            Err(StoreError::ConditionFailed { .. }) => Err(RepoError::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The run holding the integration's live lease, with its expiry (Unix seconds).
+    pub async fn sync_lease_holder(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<(String, i64)>, RepoError> {
+        let Some(item) = self.items().get(&sync_lease_key(integration_id)).await? else {
+            return Ok(None);
+        };
+        let data: LeaseData = decode(&item)?;
+        Ok(Some((data.run_id, item.expires_at.unwrap_or_default())))
+    }
+
+    /// Stores a finished log of a run that never took the lease (a skipped run).
+    pub async fn record_sync_log(&self, log: &SyncLog) -> Result<SyncLog, RepoError> {
+        self.items()
+            .write(vec![Write::Put {
+                item: log_item(log, 1)?,
+                when: Condition::Absent,
+            }])
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => RepoError::Conflict,
+                other => RepoError::Store(other),
+            })?;
+        Ok(SyncLog {
+            version: 1,
+            ..log.clone()
+        })
+    }
+
+    pub async fn get_sync_log(
+        &self,
+        integration_id: &str,
+        run_id: &str,
+    ) -> Result<Option<SyncLog>, RepoError> {
+        match self
+            .items()
+            .get(&sync_log_key(integration_id, run_id))
+            .await?
+        {
+            Some(item) => Ok(Some(log_from(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An integration's sync logs, newest first.
+    pub async fn list_sync_logs(
+        &self,
+        integration_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<SyncLog>, Option<String>), RepoError> {
+        let page = self
+            .items()
+            .query(&Query {
+                descending: true,
+                limit,
+                cursor,
+                ..Query::partition(format!("INT#{integration_id}#SYNCLOG"))
+            })
+            .await?;
+        let logs = page.items.iter().map(log_from).collect::<Result<_, _>>()?;
+        Ok((logs, page.next))
+    }
+
+    /// What sync remembers of one remote offer.
+    pub async fn remote_entry(
+        &self,
+        integration_id: &str,
+        remote_id: &str,
+    ) -> Result<Option<RemoteEntry>, RepoError> {
+        match self
+            .items()
+            .get(&remote_key(integration_id, remote_id))
+            .await?
+        {
+            Some(item) => Ok(Some(decode(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the remembered fingerprint of a remote offer without touching the offer (e.g. to
+    /// remember that it vanished from TUNE and was paused).
+    pub async fn put_remote_entry(
+        &self,
+        integration_id: &str,
+        entry: &RemoteEntry,
+    ) -> Result<(), RepoError> {
+        let item = Item::new(remote_key(integration_id, &entry.remote_id), encode(entry)?);
+        self.items()
+            .write(vec![Write::Put {
+                item,
+                when: Condition::Exists,
+            }])
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => RepoError::NotFound,
+                other => RepoError::Store(other),
+            })
+    }
+}
