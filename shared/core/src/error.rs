@@ -27,15 +27,15 @@ impl InputError {
     }
 
     pub fn unknown(field: &str) -> Self {
-        Self::new("unknown_field", field, format!("`{field}` is not a known field"))
+        Self::new(
+            "unknown_field",
+            field,
+            format!("`{field}` is not a known field"),
+        )
     }
 
     pub fn wrong_type(field: &str, expected: &str) -> Self {
-        Self::new(
-            "wrong_type",
-            field,
-            format!("`{field}` must be {expected}"),
-        )
+        Self::new("wrong_type", field, format!("`{field}` must be {expected}"))
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {

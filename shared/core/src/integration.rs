@@ -11,7 +11,14 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
 const MAX_NAME_LEN: usize = 200;
 const MAX_CREDENTIAL_LEN: usize = 2_048;
-const FIELDS: &[&str] = &["network", "name", "active", "timeout_ms", "credentials", "settings"];
+const FIELDS: &[&str] = &[
+    "network",
+    "name",
+    "active",
+    "timeout_ms",
+    "credentials",
+    "settings",
+];
 
 /// One account at one network, as stored. Credentials never leave through the API: see
 /// [`IntegrationView`].
@@ -234,7 +241,11 @@ fn merge_credentials(
                     format!(
                         "`{field}` is not a credential of {} (known: {})",
                         network.name,
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 )
             })?;
@@ -298,7 +309,10 @@ fn merge_object(
         return Err(InputError::new(
             "unknown_field",
             field.clone(),
-            format!("`{field}` is not a known setting (known: {})", known.join(", ")),
+            format!(
+                "`{field}` is not a known setting (known: {})",
+                known.join(", ")
+            ),
         ));
     }
     let mut out = Map::new();
@@ -348,7 +362,10 @@ fn validate_value(
             if (spec.required && s.is_empty()) || s.chars().count() > max {
                 return Err(InputError::out_of_range(
                     field,
-                    format!("`{field}` must have {} to {max} characters", u8::from(spec.required)),
+                    format!(
+                        "`{field}` must have {} to {max} characters",
+                        u8::from(spec.required)
+                    ),
                 ));
             }
             Ok(Value::String(s.to_string()))
@@ -374,7 +391,9 @@ fn validate_value(
                 let net = parse_cidr(text).ok_or_else(|| {
                     InputError::invalid(
                         &format!("{field}[{i}]"),
-                        format!("`{text}` is not an IP address or CIDR network like 203.0.113.0/24"),
+                        format!(
+                            "`{text}` is not an IP address or CIDR network like 203.0.113.0/24"
+                        ),
                     )
                 })?;
                 out.push(Value::String(net.to_string()));
@@ -395,6 +414,10 @@ fn validate_value(
 pub fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
     text.parse::<ipnet::IpNet>()
         .ok()
-        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
         .map(|n| n.trunc())
 }

@@ -52,12 +52,13 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
     let text = text.trim();
     let plain = !text.is_empty()
         && text.len() <= 40
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
     if !plain {
         return Err(AmountError::NotDecimal(text.chars().take(40).collect()));
     }
-    let value =
-        Decimal::from_str(text).map_err(|_| AmountError::NotDecimal(text.to_string()))?;
+    let value = Decimal::from_str(text).map_err(|_| AmountError::NotDecimal(text.to_string()))?;
     check_amount(value)
 }
 
@@ -98,7 +99,10 @@ mod tests {
         assert_eq!(parse_amount("1000000.01"), Err(AmountError::TooLarge));
         assert_eq!(parse_amount("0.000001"), Err(AmountError::TooPrecise));
         for bad in ["", "abc", "1e5", "1,5", "NaN", "1.2.3", "--1"] {
-            assert!(matches!(parse_amount(bad), Err(AmountError::NotDecimal(_))), "{bad}");
+            assert!(
+                matches!(parse_amount(bad), Err(AmountError::NotDecimal(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -79,7 +79,13 @@ impl Offer {
         id: String,
         now: DateTime<Utc>,
     ) -> Result<Offer, InputError> {
-        for required in ["integration_id", "name", "tracking_url", "payout", "currency"] {
+        for required in [
+            "integration_id",
+            "name",
+            "tracking_url",
+            "payout",
+            "currency",
+        ] {
             if body.get(required).is_none_or(Value::is_null) {
                 return Err(InputError::missing(required));
             }
@@ -145,7 +151,10 @@ impl Offer {
         if let Some(currency) = string(body, "currency", 3)? {
             self.currency = money::currency(&currency)
                 .ok_or_else(|| {
-                    InputError::invalid("currency", format!("`{currency}` is not an ISO-4217 currency code"))
+                    InputError::invalid(
+                        "currency",
+                        format!("`{currency}` is not an ISO-4217 currency code"),
+                    )
                 })?
                 .to_string();
         }
@@ -153,7 +162,12 @@ impl Offer {
             let text = match payout {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                _ => return Err(InputError::wrong_type("payout", "a decimal number or string")),
+                _ => {
+                    return Err(InputError::wrong_type(
+                        "payout",
+                        "a decimal number or string",
+                    ));
+                }
             };
             let payout = money::parse_amount(&text)
                 .map_err(|e| InputError::invalid("payout", format!("`payout`: {e}")))?;
@@ -180,7 +194,12 @@ impl Offer {
             self.status = match status.as_str() {
                 "active" => OfferStatus::Active,
                 "paused" => OfferStatus::Paused,
-                _ => return Err(InputError::invalid("status", "`status` must be active or paused")),
+                _ => {
+                    return Err(InputError::invalid(
+                        "status",
+                        "`status` must be active or paused",
+                    ));
+                }
             };
         }
         if let Some(params) = body.get("params") {
@@ -191,7 +210,10 @@ impl Offer {
                 return Err(InputError::new(
                     "missing_field",
                     format!("params.{}", param.key),
-                    format!("{} offers need `params.{}`: {}", network.name, param.key, param.meaning),
+                    format!(
+                        "{} offers need `params.{}`: {}",
+                        network.name, param.key, param.meaning
+                    ),
                 ));
             }
         }
@@ -217,12 +239,18 @@ impl Offer {
 
     /// The tracking URL with this click's ID in place of `{click_id}` (URL-encoded).
     pub fn redirect_url(&self, click_id: &str) -> String {
-        self.tracking_url
-            .replace(CLICK_ID_PLACEHOLDER, &url::form_urlencoded::byte_serialize(click_id.as_bytes()).collect::<String>())
+        self.tracking_url.replace(
+            CLICK_ID_PLACEHOLDER,
+            &url::form_urlencoded::byte_serialize(click_id.as_bytes()).collect::<String>(),
+        )
     }
 }
 
-fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, InputError> {
+fn string(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, InputError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
@@ -241,8 +269,9 @@ fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<S
 
 /// Only absolute http(s) URLs with a `{click_id}` placeholder: they are redirect targets.
 pub fn check_tracking_url(text: &str) -> Result<String, InputError> {
-    let parsed = url::Url::parse(&text.replace(CLICK_ID_PLACEHOLDER, "CLICKID"))
-        .map_err(|e| InputError::invalid("tracking_url", format!("`tracking_url` is not a URL: {e}")))?;
+    let parsed = url::Url::parse(&text.replace(CLICK_ID_PLACEHOLDER, "CLICKID")).map_err(|e| {
+        InputError::invalid("tracking_url", format!("`tracking_url` is not a URL: {e}"))
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(InputError::invalid(
             "tracking_url",
@@ -273,7 +302,11 @@ fn check_params(network: &Network, value: &Value) -> Result<BTreeMap<String, Str
                 format!(
                     "{} offers take no parameter `{key}` (known: {})",
                     network.name,
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
@@ -283,7 +316,10 @@ fn check_params(network: &Network, value: &Value) -> Result<BTreeMap<String, Str
             _ => return Err(InputError::wrong_type(&field, "a string")),
         };
         if text.is_empty() || text.len() > 512 {
-            return Err(InputError::out_of_range(&field, format!("`{field}` must have 1 to 512 characters")));
+            return Err(InputError::out_of_range(
+                &field,
+                format!("`{field}` must have 1 to 512 characters"),
+            ));
         }
         out.insert(key.clone(), text);
     }

@@ -63,9 +63,14 @@ fn key(pk: &str, sk: &str) -> Key {
 
 pub async fn integration_crud(store: Arc<dyn ItemStore>) {
     let repo = Repo::new(store);
-    let a = repo.create_integration(&integration("01A", "first")).await.unwrap();
+    let a = repo
+        .create_integration(&integration("01A", "first"))
+        .await
+        .unwrap();
     assert_eq!(a.version, 1);
-    repo.create_integration(&integration("01B", "second")).await.unwrap();
+    repo.create_integration(&integration("01B", "second"))
+        .await
+        .unwrap();
 
     let got = repo.get_integration("01A").await.unwrap().expect("stored");
     assert_eq!(got.name, "first");
@@ -73,7 +78,10 @@ pub async fn integration_crud(store: Arc<dyn ItemStore>) {
     assert_eq!(got.version, 1);
 
     let (list, next) = repo.list_integrations(10, None).await.unwrap();
-    assert_eq!(list.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["01A", "01B"]);
+    assert_eq!(
+        list.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["01A", "01B"]
+    );
     assert!(next.is_none());
     let (first, next) = repo.list_integrations(1, None).await.unwrap();
     assert_eq!(first[0].id, "01A");
@@ -84,19 +92,29 @@ pub async fn integration_crud(store: Arc<dyn ItemStore>) {
     changed.name = "renamed".into();
     let updated = repo.update_integration(&changed).await.unwrap();
     assert_eq!(updated.version, 2);
-    assert_eq!(repo.get_integration("01A").await.unwrap().unwrap().name, "renamed");
+    assert_eq!(
+        repo.get_integration("01A").await.unwrap().unwrap().name,
+        "renamed"
+    );
 
     repo.delete_integration("01A").await.unwrap();
     assert!(repo.get_integration("01A").await.unwrap().is_none());
-    assert!(matches!(repo.delete_integration("01A").await, Err(RepoError::NotFound)));
+    assert!(matches!(
+        repo.delete_integration("01A").await,
+        Err(RepoError::NotFound)
+    ));
     let (list, _) = repo.list_integrations(10, None).await.unwrap();
     assert_eq!(list.len(), 1);
 }
 
 pub async fn create_fails_on_existing_key(store: Arc<dyn ItemStore>) {
     let repo = Repo::new(store);
-    repo.create_integration(&integration("01A", "original")).await.unwrap();
-    let again = repo.create_integration(&integration("01A", "impostor")).await;
+    repo.create_integration(&integration("01A", "original"))
+        .await
+        .unwrap();
+    let again = repo
+        .create_integration(&integration("01A", "impostor"))
+        .await;
     assert!(matches!(again, Err(RepoError::Conflict)), "{again:?}");
     let kept = repo.get_integration("01A").await.unwrap().unwrap();
     assert_eq!(kept.name, "original");
@@ -105,21 +123,32 @@ pub async fn create_fails_on_existing_key(store: Arc<dyn ItemStore>) {
 
 pub async fn stale_update_is_a_conflict(store: Arc<dyn ItemStore>) {
     let repo = Repo::new(store);
-    let v1 = repo.create_integration(&integration("01A", "v1")).await.unwrap();
+    let v1 = repo
+        .create_integration(&integration("01A", "v1"))
+        .await
+        .unwrap();
     let mut first = v1.clone();
     first.name = "first writer".into();
     repo.update_integration(&first).await.unwrap();
     let mut stale = v1.clone();
     stale.name = "stale writer".into();
-    assert!(matches!(repo.update_integration(&stale).await, Err(RepoError::Conflict)));
-    assert_eq!(repo.get_integration("01A").await.unwrap().unwrap().name, "first writer");
+    assert!(matches!(
+        repo.update_integration(&stale).await,
+        Err(RepoError::Conflict)
+    ));
+    assert_eq!(
+        repo.get_integration("01A").await.unwrap().unwrap().name,
+        "first writer"
+    );
 }
 
 /// Many writers increment one field with read-modify-write and retry on conflict: no lost update.
 pub async fn concurrent_updates_lose_nothing(store: Arc<dyn ItemStore>) {
     const WRITERS: u64 = 16;
     let repo = Repo::new(store);
-    repo.create_integration(&integration("01A", "0")).await.unwrap();
+    repo.create_integration(&integration("01A", "0"))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..WRITERS)
         .map(|_| {
             let repo = repo.clone();
@@ -176,7 +205,10 @@ pub async fn batch_is_all_or_nothing(store: Arc<dyn ItemStore>) {
     );
     assert!(store.get(&key("P", "fresh")).await.unwrap().is_none());
     assert!(store.get(&key("T", "totals")).await.unwrap().is_none());
-    assert_eq!(store.get(&key("P", "taken")).await.unwrap().unwrap().data, json!({"v": "old"}));
+    assert_eq!(
+        store.get(&key("P", "taken")).await.unwrap().unwrap().data,
+        json!({"v": "old"})
+    );
 }
 
 pub async fn batch_rejects_duplicate_keys(store: Arc<dyn ItemStore>) {
@@ -307,7 +339,11 @@ pub async fn query_pages_prefixes_and_order(store: Arc<dyn ItemStore>) {
 
 pub async fn secondary_index_query(store: Arc<dyn ItemStore>) {
     let mut items = Vec::new();
-    for (pk, when) in [("OFFER#3", "2026-01-03"), ("OFFER#1", "2026-01-01"), ("OFFER#2", "2026-01-02")] {
+    for (pk, when) in [
+        ("OFFER#3", "2026-01-03"),
+        ("OFFER#1", "2026-01-01"),
+        ("OFFER#2", "2026-01-02"),
+    ] {
         let mut item = Item::new(key(pk, "META"), json!({"pk": pk}));
         item.index_key = Some(key("INT#x#OFFERS", when));
         items.push(item);
@@ -334,7 +370,10 @@ pub async fn secondary_index_query(store: Arc<dyn ItemStore>) {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].key.pk, "OFFER#3");
-    assert_eq!(rest.items[0].index_key, Some(key("INT#x#OFFERS", "2026-01-03")));
+    assert_eq!(
+        rest.items[0].index_key,
+        Some(key("INT#x#OFFERS", "2026-01-03"))
+    );
 }
 
 pub async fn expired_items_are_gone(store: Arc<dyn ItemStore>) {
@@ -371,7 +410,10 @@ pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
             when: Condition::Version(2),
         }])
         .await;
-    assert!(matches!(wrong, Err(StoreError::ConditionFailed { index: 0 })));
+    assert!(matches!(
+        wrong,
+        Err(StoreError::ConditionFailed { index: 0 })
+    ));
     let check_then_put = store
         .write(vec![
             Write::Check {
@@ -399,5 +441,8 @@ pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
             when: Condition::Exists,
         }])
         .await;
-    assert!(matches!(missing, Err(StoreError::ConditionFailed { index: 0 })));
+    assert!(matches!(
+        missing,
+        Err(StoreError::ConditionFailed { index: 0 })
+    ));
 }

@@ -68,7 +68,10 @@ impl Repo {
                 fingerprint: fingerprint.unwrap_or_default().to_string(),
             };
             writes.push(Write::Put {
-                item: Item::new(remote_key(&offer.integration_id, remote_id), encode(&entry)?),
+                item: Item::new(
+                    remote_key(&offer.integration_id, remote_id),
+                    encode(&entry)?,
+                ),
                 when: Condition::Absent,
             });
         }
@@ -105,7 +108,10 @@ impl Repo {
                 fingerprint: fingerprint.to_string(),
             };
             writes.push(Write::Put {
-                item: Item::new(remote_key(&offer.integration_id, remote_id), encode(&entry)?),
+                item: Item::new(
+                    remote_key(&offer.integration_id, remote_id),
+                    encode(&entry)?,
+                ),
                 when: Condition::Always,
             });
         }
@@ -133,7 +139,11 @@ impl Repo {
                 ..Query::partition(OFFERS_INDEX_PK)
             })
             .await?;
-        let offers = page.items.iter().map(offer_from).collect::<Result<_, _>>()?;
+        let offers = page
+            .items
+            .iter()
+            .map(offer_from)
+            .collect::<Result<_, _>>()?;
         Ok((offers, page.next))
     }
 

@@ -64,8 +64,14 @@ pub enum Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { item: Item, when: Condition },
-    Delete { key: Key, when: Condition },
+    Put {
+        item: Item,
+        when: Condition,
+    },
+    Delete {
+        key: Key,
+        when: Condition,
+    },
     /// Adds each delta to a counter of the item, creating item and counters as needed.
     Add {
         key: Key,
@@ -73,7 +79,10 @@ pub enum Write {
         expires_at: Option<i64>,
     },
     /// Only checks a condition (part of a transaction).
-    Check { key: Key, when: Condition },
+    Check {
+        key: Key,
+        when: Condition,
+    },
 }
 
 impl Write {
@@ -167,7 +176,9 @@ pub fn check_batch(writes: &[Write]) -> Result<(), StoreError> {
     }
     let mut seen = std::collections::HashSet::with_capacity(writes.len());
     if !writes.iter().all(|w| seen.insert(w.key())) {
-        return Err(StoreError::Invalid("two writes on one key in a batch".into()));
+        return Err(StoreError::Invalid(
+            "two writes on one key in a batch".into(),
+        ));
     }
     Ok(())
 }

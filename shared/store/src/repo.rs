@@ -67,7 +67,10 @@ impl Repo {
     }
 
     /// Stores a new integration; [`RepoError::Conflict`] if its id exists.
-    pub async fn create_integration(&self, integration: &Integration) -> Result<Integration, RepoError> {
+    pub async fn create_integration(
+        &self,
+        integration: &Integration,
+    ) -> Result<Integration, RepoError> {
         let mut item = Item::new(integration_key(&integration.id), encode(integration)?);
         item.version = 1;
         self.store
@@ -114,7 +117,10 @@ impl Repo {
 
     /// Writes `integration` if the stored one still has `integration.version`; returns it with
     /// its new version. [`RepoError::Conflict`] means it changed meanwhile: re-read and retry.
-    pub async fn update_integration(&self, integration: &Integration) -> Result<Integration, RepoError> {
+    pub async fn update_integration(
+        &self,
+        integration: &Integration,
+    ) -> Result<Integration, RepoError> {
         let next = integration.version + 1;
         let mut item = Item::new(integration_key(&integration.id), encode(integration)?);
         item.version = next;

@@ -54,8 +54,10 @@ impl SqliteStore {
 
     fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
         // WAL + NORMAL: durable across process crashes, fsync at checkpoints.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
@@ -75,7 +77,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| unavailable("store lock poisoned"))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("store lock poisoned"))?;
             f(&mut guard)
         })
         .await
@@ -136,7 +140,9 @@ fn put(conn: &Connection, item: &Item) -> Result<(), StoreError> {
     let counters =
         serde_json::to_string(&item.counters).map_err(|e| StoreError::Invalid(e.to_string()))?;
     conn.execute(
-        &format!("INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        &format!(
+            "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ),
         params![
             item.key.pk,
             item.key.sk,
@@ -214,7 +220,8 @@ fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
 impl ItemStore for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let key = key.clone();
-        self.with_conn(move |conn| load(conn, &key, now_secs())).await
+        self.with_conn(move |conn| load(conn, &key, now_secs()))
+            .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
@@ -248,9 +255,9 @@ fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
     // Cursor = the last returned item's index sort key, then its table key (ties on GSI1).
     let cursor: Option<(String, String, String)> = match &q.cursor {
         None => None,
-        Some(c) => Some(
-            serde_json::from_str(c).map_err(|_| StoreError::Invalid("bad cursor".into()))?,
-        ),
+        Some(c) => {
+            Some(serde_json::from_str(c).map_err(|_| StoreError::Invalid("bad cursor".into()))?)
+        }
     };
     let cmp = if q.descending { "<" } else { ">" };
     let mut sql = format!(
@@ -260,16 +267,33 @@ fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
     if cursor.is_some() {
         sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?5, ?6, ?7)"));
     }
-    sql.push_str(&format!(" ORDER BY {sk_col} {order}, pk {order}, sk {order} LIMIT ?8"));
-    let lower = q.sk_from.clone().map_or(q.sk_prefix.clone(), |f| f.max(q.sk_prefix.clone()));
+    sql.push_str(&format!(
+        " ORDER BY {sk_col} {order}, pk {order}, sk {order} LIMIT ?8"
+    ));
+    let lower = q
+        .sk_from
+        .clone()
+        .map_or(q.sk_prefix.clone(), |f| f.max(q.sk_prefix.clone()));
     let prefix_end = format!("{}\u{10FFFF}", q.sk_prefix);
-    let upper = q.sk_to.clone().map_or(prefix_end.clone(), |t| t.min(prefix_end));
+    let upper = q
+        .sk_to
+        .clone()
+        .map_or(prefix_end.clone(), |t| t.min(prefix_end));
     let limit = q.limit.clamp(1, 1000);
     let (c1, c2, c3) = cursor.unwrap_or_default();
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let rows = stmt
         .query_map(
-            params![q.pk, lower, upper, now_secs(), c1, c2, c3, (limit + 1) as i64],
+            params![
+                q.pk,
+                lower,
+                upper,
+                now_secs(),
+                c1,
+                c2,
+                c3,
+                (limit + 1) as i64
+            ],
             row_to_item,
         )
         .map_err(unavailable)?;
@@ -282,7 +306,11 @@ fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
         let last = items.last().expect("limit >= 1");
         let sort = match q.index {
             Index::Table => last.key.sk.clone(),
-            Index::Gsi1 => last.index_key.as_ref().map(|k| k.sk.clone()).unwrap_or_default(),
+            Index::Gsi1 => last
+                .index_key
+                .as_ref()
+                .map(|k| k.sk.clone())
+                .unwrap_or_default(),
         };
         Some(serde_json::to_string(&(sort, &last.key.pk, &last.key.sk)).expect("cursor"))
     } else {
