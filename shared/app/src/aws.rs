@@ -9,5 +9,5 @@ pub async fn state_from_env() -> Result<AppState, Box<dyn std::error::Error + Se
     let store = affnet_store::DynamoStore::from_config(&aws);
     // Automatic offer sync: EventBridge Scheduler (see crate::schedule_aws for its variables).
     let scheduler = Arc::new(crate::schedule_aws::EventBridgeScheduler::from_env(&aws));
-    Ok(AppState::new(Arc::new(store), Config::from_env()).with_scheduler(scheduler))
+    Ok(AppState::new(Arc::new(store), Config::from_env()?).with_scheduler(scheduler))
 }

@@ -1,13 +1,17 @@
 //! affnet use cases and the HTTP routers every host serves.
 
 pub mod aws;
+pub mod click;
 pub mod connection_test;
+pub mod conversions;
 pub mod error;
 pub mod http;
 pub mod integrations;
 pub mod lambda_offer_sync;
 pub mod offer_sync;
 pub mod offers;
+pub mod postbacks;
+pub mod reports;
 pub mod router;
 pub mod routes;
 pub mod schedule;

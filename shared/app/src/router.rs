@@ -4,7 +4,9 @@
 use crate::http::{MAX_JSON_BODY, method_not_allowed, require_admin, route_not_found};
 use crate::routes::{self, Access, Route};
 use crate::state::AppState;
-use crate::{connection_test, integrations, offer_sync, offers};
+use crate::{
+    click, connection_test, conversions, integrations, offer_sync, offers, postbacks, reports,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -38,6 +40,16 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/offers") => on(filter, offers::list),
         ("GET", "/offers/{id}") => on(filter, offers::get),
         ("PATCH", "/offers/{id}") => on(filter, offers::patch),
+        ("GET", "/integrations/{id}/postback-url") => on(filter, postbacks::postback_url),
+        ("GET", "/integrations/{id}/postbacks") => on(filter, postbacks::list_logs),
+        ("GET", "/conversions") => on(filter, conversions::list),
+        ("GET", "/conversions/{id}") => on(filter, conversions::get),
+        ("GET", "/reports") => on(filter, reports::report),
+        ("GET", "/c/{offer_id}") => on(filter, click::click),
+        ("GET" | "POST", "/postback/{integration_id}") => on(filter, postbacks::receive),
+        ("GET" | "POST", "/api/sale/status.json" | "/api/comp/status.json") => {
+            on(filter, postbacks::receive_altercpa)
+        }
         ("POST", "/integrations/{id}/test") => on(filter, connection_test::test),
         ("GET", "/integrations/{id}/remote-offers") => on(filter, offer_sync::remote_offers),
         ("POST", "/integrations/{id}/sync") => on(filter, offer_sync::sync_now),

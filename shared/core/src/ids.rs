@@ -15,9 +15,14 @@ pub fn new_id() -> String {
 /// A new postback token: 160 random bits from the OS, hex-encoded (40 characters, no `-`, so
 /// AlterCPA's `id={integration}-{token}` splits unambiguously).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 20];
-    getrandom::fill(&mut bytes).expect("OS random source");
-    hex::encode(bytes)
+    random_hex(20)
+}
+
+/// `bytes` random bytes from the OS, hex-encoded.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("OS random source");
+    hex::encode(buf)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod repo;
 pub mod sqlite;
 pub mod sync;
 pub mod testing;
+pub mod totals;
 
 pub use dynamo::DynamoStore;
 pub use port::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, Write};
