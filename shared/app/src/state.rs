@@ -19,6 +19,13 @@ pub struct Config {
     pub click_ttl_days: u32,
     /// How long postback logs are kept (`AFFNET_POSTBACK_LOG_TTL_DAYS`, default 30).
     pub postback_log_ttl_days: u32,
+    /// Base of the postback URLs we hand out (`AFFNET_PUBLIC_URL`, e.g. `https://track.example.com`);
+    /// when unset, taken from the request's `Host` and `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
+    /// How long a postback host keeps an integration in memory (`AFFNET_INTEGRATION_CACHE_SECS`,
+    /// default 10; 0 reads it for every postback). A token rotation or deactivation takes at most
+    /// this long to reach a warm host; in exchange a new conversion costs one DynamoDB request.
+    pub integration_cache_secs: u64,
 }
 
 /// A configuration the process cannot start with.
@@ -28,6 +35,7 @@ pub struct ConfigError(pub String);
 
 pub const DEFAULT_CLICK_TTL_DAYS: u32 = 90;
 pub const DEFAULT_POSTBACK_LOG_TTL_DAYS: u32 = 30;
+pub const DEFAULT_INTEGRATION_CACHE_SECS: u64 = 10;
 
 impl Config {
     /// The configuration from the environment; `AFFNET_CLICK_SECRET` is required.
@@ -55,6 +63,19 @@ impl Config {
                 "AFFNET_POSTBACK_LOG_TTL_DAYS",
                 DEFAULT_POSTBACK_LOG_TTL_DAYS,
             )?,
+            public_url: std::env::var("AFFNET_PUBLIC_URL")
+                .ok()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            integration_cache_secs: match std::env::var("AFFNET_INTEGRATION_CACHE_SECS") {
+                Err(_) => DEFAULT_INTEGRATION_CACHE_SECS,
+                Ok(v) if v.trim().is_empty() => DEFAULT_INTEGRATION_CACHE_SECS,
+                Ok(v) => v.trim().parse().ok().filter(|s| *s <= 300).ok_or_else(|| {
+                    ConfigError(format!(
+                        "AFFNET_INTEGRATION_CACHE_SECS must be 0 to 300 seconds, not `{v}`"
+                    ))
+                })?,
+            },
         })
     }
 
@@ -67,6 +88,8 @@ impl Config {
             click_key: ClickKey::new(TEST_CLICK_SECRET.as_bytes()).expect("test secret"),
             click_ttl_days: DEFAULT_CLICK_TTL_DAYS,
             postback_log_ttl_days: DEFAULT_POSTBACK_LOG_TTL_DAYS,
+            public_url: None,
+            integration_cache_secs: 0,
         }
     }
 }
@@ -106,6 +129,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Automatic offer sync: EventBridge Scheduler on AWS, tokio tasks locally.
     pub scheduler: Arc<dyn crate::schedule::SyncScheduler>,
+    /// Integrations recently read by the postback routes (see [`Config::integration_cache_secs`]).
+    pub integration_cache: Arc<crate::postbacks::cache::IntegrationCache>,
 }
 
 impl AppState {
@@ -115,6 +140,7 @@ impl AppState {
             catalogue: Catalogue::embedded(),
             config: Arc::new(config),
             scheduler: Arc::new(crate::schedule::NoScheduler),
+            integration_cache: Arc::default(),
         }
     }
 

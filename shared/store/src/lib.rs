@@ -1,10 +1,13 @@
 //! affnet storage: the item-store port, its adapters and the typed repositories.
 
 pub mod conformance;
+pub mod conversions;
 pub mod counting;
 pub mod dynamo;
+pub mod faults;
 pub mod offers;
 pub mod port;
+pub mod postback_logs;
 pub mod repo;
 pub mod sqlite;
 pub mod sync;

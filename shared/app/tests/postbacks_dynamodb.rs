@@ -1,0 +1,77 @@
+//! Postback concurrency and fault cases on the DynamoDB adapter against moto (started by the
+//! test command, or by `affnet_store::testing`), plus the DynamoDB requests one postback costs.
+
+mod pb_support;
+mod postback_cases;
+mod support;
+
+use affnet_app::Config;
+use affnet_store::{DynamoStore, ItemStore};
+use axum::http::StatusCode;
+use pb_support::{Pb, click};
+use serde_json::json;
+use std::sync::Arc;
+
+async fn fresh() -> Arc<dyn ItemStore> {
+    Arc::new(affnet_store::testing::fresh_dynamo_store().await)
+}
+
+postback_suite!(fresh());
+
+/// One request (one TransactWriteItems) records a new conversion with a verified click, its
+/// totals and its log entry, once the integration is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_requests_per_postback() {
+    let dynamo: DynamoStore = affnet_store::testing::fresh_dynamo_store().await;
+    let config = Config {
+        integration_cache_secs: 60,
+        ..pb_support::config()
+    };
+    let pb = Pb::with_config(Arc::new(dynamo.clone()), config);
+    let i = pb.integration("everad", json!({})).await;
+    let cost = |before: u64| dynamo.request_count() - before;
+    let send = |tail: String| {
+        let pb = &pb;
+        let i = &i;
+        async move {
+            let r = pb.altercpa(i, &tail).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.json["outcome"].as_str().unwrap().to_string()
+        }
+    };
+    // Cold: the integration is read once.
+    let before = dynamo.request_count();
+    let first = send(format!(
+        "oid={}&status=pending&pay=5&cc=USD",
+        click(&pb.state)
+    ))
+    .await;
+    assert_eq!((first.as_str(), cost(before)), ("created", 2));
+
+    let c = click(&pb.state);
+    let before = dynamo.request_count();
+    assert_eq!(
+        send(format!("oid={c}&status=pending&pay=5&cc=USD")).await,
+        "created"
+    );
+    let new = cost(before);
+    let before = dynamo.request_count();
+    assert_eq!(
+        send(format!("oid={c}&status=pending&pay=5&cc=USD")).await,
+        "duplicate"
+    );
+    let duplicate = cost(before);
+    let before = dynamo.request_count();
+    assert_eq!(
+        send(format!("oid={c}&status=approved&pay=5&cc=USD")).await,
+        "changed"
+    );
+    let change = cost(before);
+    println!(
+        "DynamoDB requests: new conversion {new}, duplicate {duplicate}, status change {change}"
+    );
+    assert_eq!(new, 1);
+    // Failed create (1) + read (1) + log-only put (1); a change writes its transaction instead.
+    assert_eq!(duplicate, 3);
+    assert_eq!(change, 3);
+}

@@ -1,0 +1,86 @@
+//! Postback logs: every postback an integration received, `INT#<integration>#POSTBACKS` /
+//! `<ulid>`, with an expiry. Accepted postbacks write theirs in the conversion's batch.
+
+use crate::port::{Condition, Item, Key, Query, Write};
+use crate::repo::{Repo, RepoError, decode, encode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostbackLog {
+    /// ULID: time-ordered, so the partition lists newest first when read backwards.
+    pub id: String,
+    pub integration_id: String,
+    pub time: DateTime<Utc>,
+    pub method: String,
+    /// `/postback/{integration_id}`, `/api/sale/status.json`, `/api/comp/status.json`.
+    pub route: String,
+    /// The raw query string with the token masked.
+    pub query: String,
+    /// The raw body (form or JSON) with the token masked; `None` when empty.
+    pub body: Option<String>,
+    pub remote_ip: Option<String>,
+    /// `created`, `changed`, `attributed`, `duplicate`, `stale`, or the error code.
+    pub outcome: String,
+    /// The HTTP status answered.
+    pub http_status: u16,
+    pub conversion_id: Option<String>,
+    /// The error message for rejected postbacks.
+    pub message: Option<String>,
+}
+
+pub fn postback_logs_pk(integration_id: &str) -> String {
+    format!("INT#{integration_id}#POSTBACKS")
+}
+
+pub fn postback_log_key(integration_id: &str, id: &str) -> Key {
+    Key::new(postback_logs_pk(integration_id), id)
+}
+
+/// The write that stores `log` until `expires_at` (unix seconds). Ids are unique: no condition.
+pub fn postback_log_write(log: &PostbackLog, expires_at: i64) -> Result<Write, RepoError> {
+    let mut item = Item::new(postback_log_key(&log.integration_id, &log.id), encode(log)?);
+    item.expires_at = Some(expires_at);
+    Ok(Write::Put {
+        item,
+        when: Condition::Always,
+    })
+}
+
+impl Repo {
+    /// Stores one log entry on its own (rejected postbacks).
+    pub async fn put_postback_log(
+        &self,
+        log: &PostbackLog,
+        expires_at: i64,
+    ) -> Result<(), RepoError> {
+        self.items()
+            .write(vec![postback_log_write(log, expires_at)?])
+            .await?;
+        Ok(())
+    }
+
+    /// An integration's postback logs, newest first.
+    pub async fn list_postback_logs(
+        &self,
+        integration_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<PostbackLog>, Option<String>), RepoError> {
+        let page = self
+            .items()
+            .query(&Query {
+                descending: true,
+                limit,
+                cursor,
+                ..Query::partition(postback_logs_pk(integration_id))
+            })
+            .await?;
+        let logs = page
+            .items
+            .iter()
+            .map(|i| decode(i).map_err(RepoError::from))
+            .collect::<Result<_, _>>()?;
+        Ok((logs, page.next))
+    }
+}
