@@ -156,3 +156,21 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
             .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))
     }
 }
+
+/// The client's address: the socket peer on the local server, API Gateway's `sourceIp` on Lambda
+/// (there is no socket there), else none.
+pub fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    use axum::extract::ConnectInfo;
+    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
+        return Some(addr.ip().to_canonical());
+    }
+    match extensions.get::<lambda_http::request::RequestContext>() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
+            .http
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_canonical()),
+        _ => None,
+    }
+}

@@ -1,5 +1,6 @@
 //! affnet storage: the item-store port, its adapters and the typed repositories.
 
+pub mod clicks;
 pub mod conformance;
 pub mod conversions;
 pub mod counting;
@@ -9,6 +10,7 @@ pub mod offers;
 pub mod port;
 pub mod postback_logs;
 pub mod repo;
+pub mod reports;
 pub mod sqlite;
 pub mod sync;
 pub mod testing;
