@@ -3,9 +3,9 @@
 
 use super::reply::Rejection;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// Largest postback body; the router's general limit (64 KiB) is for management requests.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -50,7 +50,7 @@ impl RawPostback {
             body_too_large: body.is_none(),
             body,
             json,
-            remote_ip: remote_ip(&parts.extensions),
+            remote_ip: crate::http::peer_ip(&parts.extensions),
             headers: parts.headers,
         }
     }
@@ -112,21 +112,6 @@ impl RawPostback {
     }
 }
 
-/// The peer address: the socket's on the local server, API Gateway's `sourceIp` on Lambda.
-fn remote_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-        return Some(addr.ip().to_canonical());
-    }
-    match extensions.get::<lambda_http::request::RequestContext>() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
-            .http
-            .source_ip
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical()),
-        _ => None,
-    }
-}
 
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(bytes).into_owned().collect()
