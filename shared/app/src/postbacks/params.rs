@@ -112,7 +112,6 @@ impl RawPostback {
     }
 }
 
-
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(bytes).into_owned().collect()
 }

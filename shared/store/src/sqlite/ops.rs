@@ -1,93 +1,36 @@
-//! The embedded adapter: one SQLite file (WAL), one table shaped like the DynamoDB one.
-//! It survives restarts and needs no server: the local server's default.
+//! The SQL of the embedded adapter: loading, writing and querying items on one connection,
+//! every statement prepared once per connection (`prepare_cached`).
 
-use crate::port::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, Write};
-use async_trait::async_trait;
+use crate::port::{Condition, Index, Item, Key, Page, Query, StoreError, Write};
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-#[derive(Clone)]
-pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS items (
-    pk TEXT NOT NULL,
-    sk TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    counters TEXT NOT NULL DEFAULT '{}',
-    expires_at INTEGER,
-    gsi1pk TEXT,
-    gsi1sk TEXT,
-    PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
-";
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file, its folder included.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(unavailable)?;
-        }
-        let conn = Connection::open(path).map_err(unavailable)?;
-        Self::init(conn)
-    }
-
-    /// A private in-memory database (tests).
-    pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(unavailable)?)
-    }
-
-    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
-        // WAL + NORMAL: durable across process crashes, fsync at checkpoints.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        conn.execute(
-            "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-            params![now_secs()],
-        )
-        .map_err(unavailable)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    async fn with_conn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| unavailable("store lock poisoned"))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(unavailable)?
-    }
+macro_rules! columns {
+    () => {
+        "pk, sk, version, data, counters, expires_at, gsi1pk, gsi1sk"
+    };
 }
-
-const COLUMNS: &str = "pk, sk, version, data, counters, expires_at, gsi1pk, gsi1sk";
+const COLUMNS: &str = columns!();
+const LOAD: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM items WHERE pk = ?1 AND sk = ?2"
+);
+const PUT: &str = concat!(
+    "INSERT OR REPLACE INTO items (",
+    columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+);
+const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
 
 fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
     let pk: String = row.get(0)?;
@@ -113,13 +56,12 @@ fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Item, StoreEr
     })())
 }
 
-fn load(conn: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
+/// The live item under `key` (expired items count as absent).
+pub(super) fn load(conn: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
     let item = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"),
-            params![key.pk, key.sk],
-            row_to_item,
-        )
+        .prepare_cached(LOAD)
+        .map_err(unavailable)?
+        .query_row(params![key.pk, key.sk], row_to_item)
         .optional()
         .map_err(unavailable)?
         .transpose()?;
@@ -139,11 +81,9 @@ fn put(conn: &Connection, item: &Item) -> Result<(), StoreError> {
     let data = serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let counters =
         serde_json::to_string(&item.counters).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    conn.execute(
-        &format!(
-            "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        ),
-        params![
+    conn.prepare_cached(PUT)
+        .map_err(unavailable)?
+        .execute(params![
             item.key.pk,
             item.key.sk,
             item.version as i64,
@@ -152,13 +92,14 @@ fn put(conn: &Connection, item: &Item) -> Result<(), StoreError> {
             item.expires_at,
             item.index_key.as_ref().map(|k| &k.pk),
             item.index_key.as_ref().map(|k| &k.sk),
-        ],
-    )
-    .map_err(unavailable)?;
+        ])
+        .map_err(unavailable)?;
     Ok(())
 }
 
-fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
+/// Applies one batch inside the caller's transaction (or savepoint); on error the caller rolls
+/// it back.
+pub(super) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
     let now = now_secs();
     for (index, write) in writes.iter().enumerate() {
         let current = load(conn, write.key(), now)?;
@@ -180,11 +121,10 @@ fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
                 if !holds(current.as_ref(), *when) {
                     return Err(StoreError::ConditionFailed { index });
                 }
-                conn.execute(
-                    "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-                    params![key.pk, key.sk],
-                )
-                .map_err(unavailable)?;
+                conn.prepare_cached(DELETE)
+                    .map_err(unavailable)?
+                    .execute(params![key.pk, key.sk])
+                    .map_err(unavailable)?;
             }
             Write::Check { when, .. } => {
                 if !holds(current.as_ref(), *when) {
@@ -216,37 +156,7 @@ fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[async_trait]
-impl ItemStore for SqliteStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| load(conn, &key, now_secs()))
-            .await
-    }
-
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let query = query.clone();
-        self.with_conn(move |conn| run_query(conn, &query)).await
-    }
-
-    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        crate::port::check_batch(&writes)?;
-        self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            apply(&tx, &writes)?; // dropping `tx` on error rolls back
-            tx.commit().map_err(unavailable)
-        })
-        .await
-    }
-
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-}
-
-fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
+pub(super) fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
     let (pk_col, sk_col) = match q.index {
         Index::Table => ("pk", "sk"),
         Index::Gsi1 => ("gsi1pk", "gsi1sk"),

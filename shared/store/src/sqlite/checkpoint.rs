@@ -1,0 +1,66 @@
+//! Checkpoints off the writer's path. SQLite's automatic checkpoint runs inside the commit that
+//! crosses its threshold: that commit (and every batch queued behind it) waits for the copy and
+//! the fsyncs. Here a thread with its own connection copies the WAL into the database shortly
+//! after commits (a `PASSIVE` checkpoint, which never blocks the writer), and the writer
+//! checkpoints itself only when the WAL keeps growing because it never went quiet long enough
+//! for the background checkpoint to finish (a WAL restarts only once fully copied).
+
+use super::ops::unavailable;
+use crate::port::StoreError;
+use rusqlite::Connection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long the checkpointer lets commits gather before copying them (measured: short periods
+/// leave the writer less to copy when it must checkpoint itself).
+const PERIOD: Duration = Duration::from_millis(5);
+/// WAL frames (pages) past which the writer checkpoints itself.
+const WRITER_LIMIT: i64 = 8000;
+
+/// The writer's side: nudges after commits, and the WAL size the checkpointer last saw.
+pub(super) struct Checkpoints {
+    nudge: mpsc::SyncSender<()>,
+    wal_frames: Arc<AtomicI64>,
+}
+
+impl Checkpoints {
+    /// Starts the checkpointer on `conn` (a connection of its own to the database file).
+    pub(super) fn start(conn: Connection) -> Result<Checkpoints, StoreError> {
+        let (nudge, nudges) = mpsc::sync_channel(1);
+        let wal_frames = Arc::new(AtomicI64::new(0));
+        let seen = wal_frames.clone();
+        std::thread::Builder::new()
+            .name("affnet-sqlite-checkpoint".into())
+            .spawn(move || {
+                // Ends when the writer (holding `nudge`) ends.
+                while nudges.recv().is_ok() {
+                    std::thread::sleep(PERIOD);
+                    while nudges.try_recv().is_ok() {}
+                    if let Ok(frames) = checkpoint(&conn) {
+                        seen.store(frames, Ordering::Relaxed);
+                    }
+                }
+            })
+            .map_err(unavailable)?;
+        Ok(Checkpoints { nudge, wal_frames })
+    }
+
+    /// After a commit: wakes the checkpointer, or checkpoints here if the WAL got too long.
+    pub(super) fn committed(&self, writer: &Connection) {
+        if self.wal_frames.load(Ordering::Relaxed) > WRITER_LIMIT {
+            // Between transactions nothing else appends: this one completes, and the next
+            // transaction starts the WAL over.
+            if checkpoint(writer).is_ok() {
+                self.wal_frames.store(0, Ordering::Relaxed);
+            }
+        }
+        let _ = self.nudge.try_send(());
+    }
+}
+
+/// A `PASSIVE` checkpoint; returns the frames in the WAL.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
