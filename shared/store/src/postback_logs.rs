@@ -1,7 +1,7 @@
 //! Postback logs: every postback an integration received, `INT#<integration>#POSTBACKS` /
 //! `<ulid>`, with an expiry. Accepted postbacks write theirs in the conversion's batch.
 
-use crate::port::{Condition, Item, Key, Query, Write};
+use crate::port::{Condition, Item, Key, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,20 +67,9 @@ impl Repo {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<(Vec<PostbackLog>, Option<String>), RepoError> {
-        let page = self
-            .items()
-            .query(&Query {
-                descending: true,
-                limit,
-                cursor,
-                ..Query::partition(postback_logs_pk(integration_id))
-            })
-            .await?;
-        let logs = page
-            .items
-            .iter()
-            .map(|i| decode(i).map_err(RepoError::from))
-            .collect::<Result<_, _>>()?;
-        Ok((logs, page.next))
+        self.newest_first(postback_logs_pk(integration_id), limit, cursor, |i| {
+            decode(i)
+        })
+        .await
     }
 }

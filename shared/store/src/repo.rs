@@ -56,6 +56,27 @@ impl Repo {
         Repo { store }
     }
 
+    /// One page of a partition, newest (highest sort key) first, each item read by `read`.
+    pub(crate) async fn newest_first<T>(
+        &self,
+        pk: String,
+        limit: usize,
+        cursor: Option<String>,
+        read: impl Fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<(Vec<T>, Option<String>), RepoError> {
+        let page = self
+            .store
+            .query(&Query {
+                descending: true,
+                limit,
+                cursor,
+                ..Query::partition(pk)
+            })
+            .await?;
+        let items = page.items.iter().map(read).collect::<Result<_, _>>()?;
+        Ok((items, page.next))
+    }
+
     pub fn items(&self) -> &Arc<dyn ItemStore> {
         &self.store
     }

@@ -13,7 +13,7 @@
 //! costs exactly two store writes however many offers it looks at.
 
 use crate::offers::{RemoteEntry, remote_key};
-use crate::port::{Condition, Item, Key, Query, StoreError, Write};
+use crate::port::{Condition, Item, Key, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -380,17 +380,13 @@ impl Repo {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<(Vec<SyncLog>, Option<String>), RepoError> {
-        let page = self
-            .items()
-            .query(&Query {
-                descending: true,
-                limit,
-                cursor,
-                ..Query::partition(format!("INT#{integration_id}#SYNCLOG"))
-            })
-            .await?;
-        let logs = page.items.iter().map(log_from).collect::<Result<_, _>>()?;
-        Ok((logs, page.next))
+        self.newest_first(
+            format!("INT#{integration_id}#SYNCLOG"),
+            limit,
+            cursor,
+            log_from,
+        )
+        .await
     }
 
     /// What sync remembers of one remote offer.
