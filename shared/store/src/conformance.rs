@@ -22,7 +22,9 @@ macro_rules! conformance_suite {
             batch_is_all_or_nothing,
             batch_rejects_duplicate_keys,
             concurrent_counter_adds_are_exact,
+            racing_batches_count_once,
             put_keeps_counters,
+            add_keeps_data_and_index_key,
             query_pages_prefixes_and_order,
             secondary_index_query,
             expired_items_are_gone,
@@ -246,6 +248,76 @@ pub async fn concurrent_counter_adds_are_exact(store: Arc<dyn ItemStore>) {
     let item = store.get(&key("T", "day")).await.unwrap().unwrap();
     assert_eq!(item.counters["revenue"], Decimal::new(40040, 2));
     assert_eq!(item.counters["count"], Decimal::from(40));
+}
+
+/// Many batches race to create one item, each adding to shared counters: exactly one wins,
+/// and the losers' adds (applied before their condition failed) leave no trace.
+pub async fn racing_batches_count_once(store: Arc<dyn ItemStore>) {
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let adds = |name: &str| Write::Add {
+                    key: key("T", name),
+                    deltas: vec![("count".into(), Decimal::ONE)],
+                    expires_at: None,
+                };
+                let mut writes = vec![adds("day"), adds("offer")];
+                // Half put the contested item first, half last: both orders must undo.
+                let contested = Write::Put {
+                    item: Item::new(key("P", "once"), json!({ "by": i })),
+                    when: Condition::Absent,
+                };
+                match i % 2 {
+                    0 => writes.insert(0, contested),
+                    _ => writes.push(contested),
+                }
+                store.write(writes).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    for name in ["day", "offer"] {
+        let item = store.get(&key("T", name)).await.unwrap().unwrap();
+        assert_eq!(item.counters["count"], Decimal::ONE, "{name}");
+    }
+}
+
+pub async fn add_keeps_data_and_index_key(store: Arc<dyn ItemStore>) {
+    let item = Item {
+        index_key: Some(key("BY_DAY", "2026-11-30")),
+        ..Item::new(key("C", "click"), json!({"offer": "o1"}))
+    };
+    put_all(&store, vec![item]).await;
+    store
+        .write(vec![Write::Add {
+            key: key("C", "click"),
+            deltas: vec![("conversions".into(), Decimal::ONE)],
+            expires_at: Some(4_000_000_000),
+        }])
+        .await
+        .unwrap();
+    let got = store.get(&key("C", "click")).await.unwrap().unwrap();
+    assert_eq!(got.data, json!({"offer": "o1"}));
+    assert_eq!(got.version, 1);
+    assert_eq!(got.expires_at, Some(4_000_000_000));
+    assert_eq!(got.counters["conversions"], Decimal::ONE);
+    let page = store
+        .query(&Query {
+            index: Index::Gsi1,
+            ..Query::partition("BY_DAY")
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
 }
 
 pub async fn put_keeps_counters(store: Arc<dyn ItemStore>) {

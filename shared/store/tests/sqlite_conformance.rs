@@ -35,3 +35,46 @@ async fn data_survives_reopening_the_file() {
     let got = reopened.get_integration("01KEEP").await.unwrap().unwrap();
     assert_eq!(got, integration);
 }
+
+/// A file made by an earlier version (items in a `WITHOUT ROWID` table) opens, reads and takes
+/// writes and counter adds as before.
+#[tokio::test]
+async fn a_file_with_the_earlier_layout_keeps_working() {
+    use affnet_store::{Condition, Item, Key, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("affnet.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, version INTEGER NOT NULL,
+                data TEXT NOT NULL, counters TEXT NOT NULL DEFAULT '{}', expires_at INTEGER,
+                gsi1pk TEXT, gsi1sk TEXT, PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+             INSERT INTO items VALUES ('P', 'old', 1, '{\"v\":1}', '{\"n\":\"2\"}', NULL, NULL, NULL);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let old = Key::new("P", "old");
+    assert_eq!(
+        store.get(&old).await.unwrap().unwrap().data,
+        serde_json::json!({"v": 1})
+    );
+    store
+        .write(vec![
+            Write::Add {
+                key: old.clone(),
+                deltas: vec![("n".into(), rust_decimal::Decimal::ONE)],
+                expires_at: None,
+            },
+            Write::Put {
+                item: Item::new(Key::new("P", "new"), serde_json::json!({"v": 2})),
+                when: Condition::Absent,
+            },
+        ])
+        .await
+        .unwrap();
+    let got = store.get(&old).await.unwrap().unwrap();
+    assert_eq!(got.counters["n"], rust_decimal::Decimal::from(3));
+    assert_eq!(got.data, serde_json::json!({"v": 1}));
+    assert!(store.get(&Key::new("P", "new")).await.unwrap().is_some());
+}

@@ -7,6 +7,7 @@
 //! A third connection copies the WAL into the database in the background ([`checkpoint`]).
 
 mod checkpoint;
+mod group;
 mod ops;
 mod writer;
 
@@ -44,6 +45,7 @@ const STATEMENT_CACHE: usize = 32;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
     pk TEXT NOT NULL,
     sk TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -51,9 +53,9 @@ CREATE TABLE IF NOT EXISTS items (
     counters TEXT NOT NULL DEFAULT '{}',
     expires_at INTEGER,
     gsi1pk TEXT,
-    gsi1sk TEXT,
-    PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
+    gsi1sk TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (pk, sk);
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 ";
 
@@ -183,7 +185,11 @@ impl ItemStore for SqliteStore {
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         crate::port::check_batch(&writes)?;
-        self.inner.writer.write(writes).await
+        let prepared = writes
+            .into_iter()
+            .map(group::Prepared::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.writer.write(prepared).await
     }
 
     fn name(&self) -> &'static str {

@@ -1,7 +1,7 @@
-//! The SQL of the embedded adapter: loading, writing and querying items on one connection,
-//! every statement prepared once per connection (`prepare_cached`).
+//! The reads of the embedded adapter: loading and querying items on one connection, every
+//! statement prepared once per connection (`prepare_cached`). Writes are in [`super::group`].
 
-use crate::port::{Condition, Index, Item, Key, Page, Query, StoreError, Write};
+use crate::port::{Index, Item, Key, Page, Query, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -25,12 +25,6 @@ const LOAD: &str = concat!(
     columns!(),
     " FROM items WHERE pk = ?1 AND sk = ?2"
 );
-const PUT: &str = concat!(
-    "INSERT OR REPLACE INTO items (",
-    columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-);
-const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
 
 fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
     let pk: String = row.get(0)?;
@@ -66,94 +60,6 @@ pub(super) fn load(conn: &Connection, key: &Key, now: i64) -> Result<Option<Item
         .map_err(unavailable)?
         .transpose()?;
     Ok(item.filter(|i| i.expires_at.is_none_or(|t| t > now)))
-}
-
-fn holds(current: Option<&Item>, when: Condition) -> bool {
-    match when {
-        Condition::Always => true,
-        Condition::Absent => current.is_none(),
-        Condition::Exists => current.is_some(),
-        Condition::Version(v) => current.is_some_and(|i| i.version == v),
-    }
-}
-
-fn put(conn: &Connection, item: &Item) -> Result<(), StoreError> {
-    let data = serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let counters =
-        serde_json::to_string(&item.counters).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    conn.prepare_cached(PUT)
-        .map_err(unavailable)?
-        .execute(params![
-            item.key.pk,
-            item.key.sk,
-            item.version as i64,
-            data,
-            counters,
-            item.expires_at,
-            item.index_key.as_ref().map(|k| &k.pk),
-            item.index_key.as_ref().map(|k| &k.sk),
-        ])
-        .map_err(unavailable)?;
-    Ok(())
-}
-
-/// Applies one batch inside the caller's transaction (or savepoint); on error the caller rolls
-/// it back.
-pub(super) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
-    let now = now_secs();
-    for (index, write) in writes.iter().enumerate() {
-        let current = load(conn, write.key(), now)?;
-        match write {
-            Write::Put { item, when } => {
-                if !holds(current.as_ref(), *when) {
-                    return Err(StoreError::ConditionFailed { index });
-                }
-                // Counters belong to Add; a Put keeps the ones already there.
-                let mut item = item.clone();
-                if let Some(current) = current {
-                    for (name, value) in current.counters {
-                        item.counters.entry(name).or_insert(value);
-                    }
-                }
-                put(conn, &item)?;
-            }
-            Write::Delete { key, when } => {
-                if !holds(current.as_ref(), *when) {
-                    return Err(StoreError::ConditionFailed { index });
-                }
-                conn.prepare_cached(DELETE)
-                    .map_err(unavailable)?
-                    .execute(params![key.pk, key.sk])
-                    .map_err(unavailable)?;
-            }
-            Write::Check { when, .. } => {
-                if !holds(current.as_ref(), *when) {
-                    return Err(StoreError::ConditionFailed { index });
-                }
-            }
-            Write::Add {
-                key,
-                deltas,
-                expires_at,
-            } => {
-                let mut item = current.unwrap_or_else(|| Item {
-                    version: 0,
-                    ..Item::new(key.clone(), serde_json::Value::Null)
-                });
-                for (name, delta) in deltas {
-                    let slot = item.counters.entry(name.clone()).or_default();
-                    *slot = slot
-                        .checked_add(*delta)
-                        .ok_or_else(|| StoreError::Invalid(format!("counter `{name}` overflow")))?;
-                }
-                if expires_at.is_some() {
-                    item.expires_at = *expires_at;
-                }
-                put(conn, &item)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 pub(super) fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {

@@ -2,16 +2,17 @@
 //!
 //! Callers queue their batch and wait for its answer. The thread takes every batch already
 //! waiting (up to [`MAX_GROUP`]), opens one `BEGIN IMMEDIATE` transaction, applies each batch
-//! inside its own `SAVEPOINT` (rolled back to on a failed condition or error, so only that batch
-//! fails), commits once, and only then answers: a batch is acknowledged once the commit holding
+//! to the group's in-memory state (all or nothing per batch: see [`super::group`]), writes each
+//! changed item once, commits, and only then answers: a batch is acknowledged once the commit holding
 //! it is done, as with one transaction per batch, but a busy server pays one commit per group.
 //!
 //! The in-memory store has no second connection to read with, so its reads run here too,
 //! between groups (never inside a transaction: a read sees committed data only).
 
 use super::checkpoint::Checkpoints;
-use super::ops::{apply, unavailable};
-use crate::port::{StoreError, Write};
+use super::group::{Group, Prepared};
+use super::ops::{now_secs, unavailable};
+use crate::port::StoreError;
 use rusqlite::Connection;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -22,7 +23,7 @@ const MAX_GROUP: usize = 64;
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 pub(super) enum Job {
-    Write(Vec<Write>, Reply),
+    Write(Vec<Prepared>, Reply),
     /// A read on the writer's connection (the in-memory store), run outside any transaction.
     Read(Box<dyn FnOnce(&Connection) + Send>),
 }
@@ -47,7 +48,7 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
-    pub(super) async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    pub(super) async fn write(&self, writes: Vec<Prepared>) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Write(writes, reply))?;
         answer.await.map_err(|_| stopped())?
@@ -63,7 +64,7 @@ pub(super) fn stopped() -> StoreError {
 }
 
 fn run(mut conn: Connection, checkpoints: Option<Checkpoints>, queue: mpsc::Receiver<Job>) {
-    let mut group: Vec<(Vec<Write>, Reply)> = Vec::with_capacity(MAX_GROUP);
+    let mut group: Vec<(Vec<Prepared>, Reply)> = Vec::with_capacity(MAX_GROUP);
     while let Ok(job) = queue.recv() {
         let mut next = Some(job);
         while let Some(job) = next.take() {
@@ -92,81 +93,40 @@ fn run(mut conn: Connection, checkpoints: Option<Checkpoints>, queue: mpsc::Rece
     }
 }
 
-/// Commits `group` (emptied) and answers each caller.
-fn commit_group(conn: &mut Connection, group: &mut Vec<(Vec<Write>, Reply)>) {
-    let mut pending = std::mem::take(group).into_iter().peekable();
-    // Normally one pass; another only if SQLite dropped the transaction mid-group (I/O error,
-    // full disk), for the batches not tried yet.
-    while pending.peek().is_some() {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            for (_, reply) in pending.by_ref() {
-                let _ = reply.send(Err(unavailable(&e)));
-            }
-            return;
+/// Applies `group` (emptied) in one transaction, commits, and answers each caller.
+fn commit_group(conn: &mut Connection, group: &mut Vec<(Vec<Prepared>, Reply)>) {
+    let batches = std::mem::take(group);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for (_, reply) in batches {
+            let _ = reply.send(Err(unavailable(&e)));
         }
-        // Batches applied so far in this transaction, answered once it commits.
-        let mut applied: Vec<Reply> = Vec::new();
-        // Batches that failed on their own (rolled back to their savepoint): answered after the
-        // commit too, since their condition was checked against the group's uncommitted state.
-        let mut refused: Vec<(Reply, StoreError)> = Vec::new();
-        let mut lost = false;
-        for (writes, reply) in pending.by_ref() {
-            match apply_in_savepoint(conn, &writes) {
-                Ok(()) => applied.push(reply),
-                Err(e) if conn.is_autocommit() => {
-                    // The transaction is gone: nothing of this group was written.
-                    let _ = reply.send(Err(e));
-                    lost = true;
-                    break;
-                }
-                Err(e) => refused.push((reply, e)),
-            }
-        }
-        let outcome = match lost {
+        return;
+    }
+    let mut state = Group::new(conn, now_secs());
+    // Each batch's own outcome, sent once the group is committed: a batch that failed on its
+    // own (a condition) was checked against the group's uncommitted state.
+    let outcomes: Vec<(Reply, Result<(), StoreError>)> = batches
+        .into_iter()
+        .map(|(batch, reply)| (reply, state.apply(&batch)))
+        .collect();
+    let committed = state
+        .flush()
+        .and_then(|()| match conn.is_autocommit() {
+            // SQLite dropped the transaction (an I/O error): what was flushed is not one unit.
             true => Err(StoreError::Unavailable(
                 "the transaction was rolled back by sqlite".into(),
             )),
-            false => conn.execute_batch("COMMIT").map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                unavailable(e)
-            }),
+            false => conn.execute_batch("COMMIT").map_err(unavailable),
+        })
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        });
+    for (reply, outcome) in outcomes {
+        let answer = match &committed {
+            Ok(()) => outcome,
+            // Nothing committed: every batch of the group may be retried by its caller.
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
         };
-        match outcome {
-            Ok(()) => {
-                for reply in applied {
-                    let _ = reply.send(Ok(()));
-                }
-                for (reply, e) in refused {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            Err(e) => {
-                // Nothing committed: every batch of the group may be retried by its caller.
-                let message = e.to_string();
-                for reply in applied
-                    .into_iter()
-                    .chain(refused.into_iter().map(|(r, _)| r))
-                {
-                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
-                }
-            }
-        }
+        let _ = reply.send(answer);
     }
-}
-
-/// One batch inside the open transaction: all of it or, rolled back to its savepoint, none. If
-/// even that fails, the whole transaction is rolled back (the caller sees autocommit again).
-fn apply_in_savepoint(conn: &Connection, writes: &[Write]) -> Result<(), StoreError> {
-    conn.execute_batch("SAVEPOINT batch").map_err(unavailable)?;
-    let result =
-        apply(conn, writes).and_then(|()| conn.execute_batch("RELEASE batch").map_err(unavailable));
-    if result.is_err()
-        && !conn.is_autocommit()
-        && conn
-            .execute_batch("ROLLBACK TO batch; RELEASE batch")
-            .is_err()
-    {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    result
 }
