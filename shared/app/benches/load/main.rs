@@ -17,6 +17,7 @@
 //!   (a new conversion each: eid is unique), expecting 200; the click IDs come from 500 real
 //!   clicks made first.
 
+mod client;
 mod server;
 mod stats;
 
@@ -112,15 +113,16 @@ struct Target {
 }
 
 impl Target {
-    fn url(&self) -> String {
+    /// The path and query of the next request.
+    fn path(&self) -> String {
         match self.mode {
-            Mode::Clicks => format!("{}/c/{}?msg=m1&cr=c1&sub1=bench", self.base, self.offer),
+            Mode::Clicks => format!("/c/{}?msg=m1&cr=c1&sub1=bench", self.offer),
             Mode::Postbacks => {
                 let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let click = &self.clicks[seq as usize % self.clicks.len()];
                 format!(
-                    "{}/postback/{}?token={}&oid={click}&eid=bench-{seq}&status=approve&pay=10&cc=USD",
-                    self.base, self.integration, self.token
+                    "/postback/{}?token={}&oid={click}&eid=bench-{seq}&status=approve&pay=10&cc=USD",
+                    self.integration, self.token
                 )
             }
         }
@@ -142,15 +144,9 @@ async fn run(args: &Args, base: &str) -> Result<(), Error> {
         .build()?;
     let target = Arc::new(server::setup(&client, base, args.mode).await?);
     // One second of warm-up (connections, caches), then the measured run.
-    fire(&client, &target, args.connections, Duration::from_secs(1)).await;
+    fire(&target, args.connections, Duration::from_secs(1)).await;
     let started = Instant::now();
-    let workers = fire(
-        &client,
-        &target,
-        args.connections,
-        Duration::from_secs(args.seconds),
-    )
-    .await;
+    let workers = fire(&target, args.connections, Duration::from_secs(args.seconds)).await;
     let report = stats::Report::new(workers, started.elapsed());
     println!(
         "{} against {base}: {} connections, {} s, {} load-generator thread(s)",
@@ -169,32 +165,31 @@ async fn run(args: &Args, base: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `connections` workers, each sending one request at a time until `length` has passed.
-async fn fire(
-    client: &reqwest::Client,
-    target: &Arc<Target>,
-    connections: usize,
-    length: Duration,
-) -> Vec<stats::Worker> {
+/// A request not answered within this counts as an error (and its connection is dropped).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `connections` workers, each on its own keep-alive connection sending one request at a time
+/// until `length` has passed.
+async fn fire(target: &Arc<Target>, connections: usize, length: Duration) -> Vec<stats::Worker> {
     let deadline = Instant::now() + length;
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let client = client.clone();
             let target = target.clone();
             tokio::spawn(async move {
                 let mut stats = stats::Worker::default();
+                let mut connection = client::Connection::new(&target.base);
                 while Instant::now() < deadline {
-                    let url = target.url();
+                    let path = target.path();
                     let sent = Instant::now();
-                    let outcome = match client.get(&url).send().await {
-                        Ok(r) if r.status().as_u16() == target.expected() => {
-                            r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                    let answer = tokio::time::timeout(TIMEOUT, connection.get(&path)).await;
+                    let outcome = match answer {
+                        Ok(Ok(status)) if status == target.expected() => Ok(()),
+                        Ok(Ok(status)) => Err(format!("answered {status}")),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => {
+                            connection = client::Connection::new(&target.base);
+                            Err(format!("no answer within {TIMEOUT:?}"))
                         }
-                        Ok(r) => {
-                            let status = r.status();
-                            Err(format!("{status}: {}", r.text().await.unwrap_or_default()))
-                        }
-                        Err(e) => Err(e.to_string()),
                     };
                     stats.record(sent.elapsed(), outcome);
                 }
