@@ -747,13 +747,7 @@ impl DynamoStore {
             }
             // No lone ConditionCheck in DynamoDB: a strongly consistent read decides.
             let current = self.get_raw(key).await?.filter(|i| is_live(i, now));
-            let holds = match when {
-                Condition::Always => true,
-                Condition::Absent => current.is_none(),
-                Condition::Exists => current.is_some(),
-                Condition::Version(v) => current.is_some_and(|i| i.version == *v),
-            };
-            return match holds {
+            return match when.holds(current.map(|i| i.version)) {
                 true => Ok(Round::Done),
                 false => Err(StoreError::ConditionFailed { index: 0 }),
             };

@@ -62,6 +62,18 @@ pub enum Condition {
     Version(u64),
 }
 
+impl Condition {
+    /// Whether the condition holds for the live item's version (`None`: no live item).
+    pub fn holds(self, live_version: Option<u64>) -> bool {
+        match self {
+            Condition::Always => true,
+            Condition::Absent => live_version.is_none(),
+            Condition::Exists => live_version.is_some(),
+            Condition::Version(v) => live_version == Some(v),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Put {

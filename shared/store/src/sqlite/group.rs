@@ -123,12 +123,7 @@ const UPDATE_COUNTERS: &str =
 const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
 
 fn holds(current: Option<&Live>, when: Condition) -> bool {
-    match when {
-        Condition::Always => true,
-        Condition::Absent => current.is_none(),
-        Condition::Exists => current.is_some(),
-        Condition::Version(v) => current.is_some_and(|i| i.version == v),
-    }
+    when.holds(current.map(|c| c.version))
 }
 
 impl<'c> Group<'c> {
