@@ -310,11 +310,11 @@ fn every_function_crate_has_a_function_resource_and_back() {
         }
     }
 
-    let registry: BTreeSet<&str> = routes::FUNCTIONS.iter().copied().collect();
+    let registry: BTreeSet<&str> = routes::Function::ALL.iter().map(|f| f.name()).collect();
     let folders: BTreeSet<&str> = crates.keys().map(String::as_str).collect();
     if registry != folders {
         problems.push(format!(
-            "affnet_app::routes::FUNCTIONS {registry:?} differs from the crates under functions/ {folders:?}"
+            "affnet_app::routes::Function::ALL {registry:?} differs from the crates under functions/ {folders:?}"
         ));
     }
     fail_if_any("functions vs. crates", problems);
@@ -456,7 +456,9 @@ fn each_function_has_exactly_its_routes() {
                 .push(format!("{}.{name}", f.logical_id));
             ours.insert((method, path));
         }
-        let expected: BTreeSet<(String, String)> = routes::of_function(&f.binary)
+        let expected: BTreeSet<(String, String)> = routes::Function::from_name(&f.binary)
+            .into_iter()
+            .flat_map(routes::of_function)
             .map(|r| (r.method.to_string(), r.path.to_string()))
             .collect();
         for (method, path) in expected.difference(&ours) {

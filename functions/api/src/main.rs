@@ -5,5 +5,9 @@
 async fn main() -> Result<(), lambda_http::Error> {
     affnet_app::telemetry::init_lambda();
     let state = affnet_app::aws::state_from_env().await?;
-    lambda_http::run(affnet_app::router::for_function("api", state)).await
+    lambda_http::run(affnet_app::router::for_function(
+        affnet_app::routes::Function::Api,
+        state,
+    ))
+    .await
 }

@@ -9,9 +9,9 @@
 
 use affnet_app::offer_sync::{SyncRequest, run_sync};
 use affnet_app::{AppState, Config};
+use affnet_core::sync_log::{SyncLog, SyncTrigger};
 use affnet_core::{Catalogue, Integration};
 use affnet_store::counting::CountingStore;
-use affnet_store::sync::{SyncLog, SyncTrigger};
 use affnet_store::{ItemStore, SqliteStore};
 use affnet_tune::Mode;
 use affnet_tune::mock::{MockTune, NETWORK_ID, fixtures, key_for};

@@ -8,10 +8,10 @@
 use crate::error::ApiError;
 use crate::http::peer_ip;
 use crate::state::AppState;
+use affnet_core::Click;
 use affnet_core::InputError;
 use affnet_core::clickid::{ClickId, RANDOM_LEN};
 use affnet_core::offer::OfferStatus;
-use affnet_store::clicks::Click;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -124,7 +124,7 @@ pub async fn click(
     };
     let now = Utc::now().timestamp();
     let mut random = [0u8; RANDOM_LEN];
-    getrandom::fill(&mut random).map_err(|e| ApiError::Storage(format!("OS random: {e}")))?;
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal("OS random source", &e))?;
     let click_id = ClickId::mint(
         &state.config.click_key,
         &offer.id,
@@ -133,9 +133,9 @@ pub async fn click(
         now as u64,
         random,
     )
-    .map_err(|e| ApiError::Storage(format!("minting a click ID for offer {}: {e}", offer.id)))?;
+    .map_err(|e| ApiError::internal(&format!("minting a click ID for offer {}", offer.id), &e))?;
     let location = location(&offer.redirect_url(&click_id)).ok_or_else(|| {
-        ApiError::Storage(format!("offer {} has an unusable tracking URL", offer.id))
+        ApiError::Internal(format!("offer {} has an unusable tracking URL", offer.id))
     })?;
 
     let (parts, _) = request.into_parts();

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::OptionalJsonBody;
 use crate::integrations::load as load_integration;
 use crate::state::AppState;
-use crate::tune_client::{Purpose, client_for, is_tune, mode_of};
+use crate::tune_client::{Purpose, client_for, mode_of};
 use affnet_core::{InputError, Integration};
 use affnet_tune::{ErrorKind, Mode, TuneClient, TuneError};
 use axum::Json;
@@ -56,43 +56,40 @@ struct TestQuery {
     params: Value,
 }
 
+/// The body of `POST /integrations/{id}/test`: all optional.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct TestBody {
+    query: Option<QueryBody>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object {target, method, params}")]
+struct QueryBody {
+    target: Option<String>,
+    method: Option<String>,
+    params: Option<Value>,
+}
+
 fn parse_query(body: Option<&Value>) -> Result<Option<TestQuery>, ApiError> {
     let Some(body) = body else {
         return Ok(None);
     };
-    let map = body
-        .as_object()
-        .ok_or_else(|| InputError::wrong_type("body", "a JSON object"))?;
-    if let Some(key) = map.keys().find(|k| *k != "query") {
-        return Err(InputError::unknown(key).into());
-    }
-    let query = match map.get("query") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(q)) => q,
-        Some(_) => {
-            return Err(
-                InputError::wrong_type("query", "an object {target, method, params}").into(),
-            );
-        }
+    let Some(query) = crate::http::from_body::<TestBody>(body)?.query else {
+        return Ok(None);
     };
-    if let Some(key) = query
-        .keys()
-        .find(|k| !["target", "method", "params"].contains(&k.as_str()))
-    {
-        return Err(InputError::unknown(&format!("query.{key}")).into());
-    }
-    let text = |field: &str| match query.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        None | Some(Value::Null) => Err(InputError::missing(&format!("query.{field}"))),
+    let text = |field: &str, value: Option<String>| match value {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        None => Err(InputError::missing(&format!("query.{field}"))),
         Some(_) => Err(InputError::wrong_type(
             &format!("query.{field}"),
             "a string",
         )),
     };
     let parsed = TestQuery {
-        target: text("target")?,
-        method: text("method")?,
-        params: query.get("params").cloned().unwrap_or_else(|| json!({})),
+        target: text("target", query.target)?,
+        method: text("method", query.method)?,
+        params: query.params.unwrap_or_else(|| json!({})),
     };
     // Refuse writers and bad parameters before anything is sent.
     TuneClient::check_read_only_query(&parsed.target, &parsed.method, &parsed.params).map_err(
@@ -120,7 +117,7 @@ pub async fn test(
 ) -> Result<Json<Value>, ApiError> {
     let query = parse_query(body.as_ref())?;
     let integration = load_integration(&state, &id).await?;
-    if !is_tune(state.catalogue, &integration) {
+    if !integration.is_tune() {
         return Err(InputError::new(
             "unsupported_network",
             "network",
@@ -144,8 +141,8 @@ pub async fn test(
     let mut answer = json!({
         "integration_id": integration.id,
         "active": integration.active,
-        "mode": mode_of(&integration),
-        "network_id": integration.setting_str("network_id"),
+        "mode": integration.tune().map(mode_of),
+        "network_id": integration.tune().map(|t| t.network_id.as_str()),
         "latency_ms": null,
     });
     let config = &state.config;
@@ -229,7 +226,7 @@ async fn run_calls(
     } else {
         None
     };
-    let network_id = integration.setting_str("network_id").unwrap_or_default();
+    let network_id = integration.tune().map_or("", |t| t.network_id.as_str());
     let mut accepted = format!(
         "TUNE accepted the {} for network `{network_id}`",
         mode_text(client.mode())
@@ -315,7 +312,7 @@ pub fn diagnose(
     integration: &Integration,
     error: &TuneError,
 ) -> (&'static str, &'static str, String) {
-    let network_id = integration.setting_str("network_id").unwrap_or_default();
+    let network_id = integration.tune().map_or("", |t| t.network_id.as_str());
     let tune_text = error.tune_message().unwrap_or_default();
     let kind = error.kind();
     let detail = match error {

@@ -21,11 +21,13 @@ pub enum ApiError {
     Unauthorized,
     #[error("the item kept changing concurrently; try again")]
     Conflict,
-    #[error("{0}")]
-    NotImplemented(&'static str),
-    /// Storage failed: answer 5xx so that callers (networks) retry and nothing is lost.
+    /// Storage could not be reached: 503, so that callers (networks) retry and nothing is lost.
     #[error("storage unavailable")]
     Storage(String),
+    /// A defect or a state no retry fixes (a catalogue mismatch, a failing random source, a
+    /// corrupt item): 500. The detail, with its source chain, goes to the log only.
+    #[error("internal error")]
+    Internal(String),
     /// Any other refusal with its own status and code (`sync_in_progress` 409, `tune_error`
     /// 502, `schedule_unavailable` 503...). The message is shown to the caller.
     #[error("{message}")]
@@ -48,7 +50,24 @@ impl From<RepoError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Storage(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => ApiError::Storage(e.to_string()),
+            StoreError::ConditionFailed { .. } => ApiError::Conflict,
+            StoreError::Corrupt(_) | StoreError::Invalid(_) => ApiError::internal("storage", &e),
+        }
+    }
+}
+
+impl ApiError {
+    /// An internal error: `context` and the whole source chain of `error`, for the log.
+    pub fn internal(context: &str, error: &dyn std::error::Error) -> ApiError {
+        let mut detail = format!("{context}: {error}");
+        let mut source = error.source();
+        while let Some(e) = source {
+            detail.push_str(&format!(": {e}"));
+            source = e.source();
+        }
+        ApiError::Internal(detail)
     }
 }
 
@@ -60,8 +79,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Conflict => StatusCode::CONFLICT,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Failed { status, .. } => *status,
         }
     }
@@ -74,8 +93,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Conflict => "conflict",
-            ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Storage(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal_error",
             ApiError::Failed { code, .. } => code,
         }
     }
@@ -83,8 +102,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Storage(detail) = &self {
-            tracing::error!(%detail, "storage failure");
+        match &self {
+            ApiError::Storage(detail) => tracing::error!(%detail, "storage failure"),
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            _ => {}
         }
         let field = match &self {
             ApiError::Input(e) => e.field.clone(),

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use affnet_core::InputError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{Method, StatusCode, header};
@@ -95,7 +96,6 @@ pub struct Paging {
 /// Parses `limit` (1..=100, default 50), `cursor` and the named filters from a query string;
 /// anything else is a 400.
 pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Paging, ApiError> {
-    use affnet_core::InputError;
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
             .map_err(|e| InputError::invalid("query", format!("bad query string: {e}")))?;
@@ -173,4 +173,50 @@ pub fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> 
             .map(|ip| ip.to_canonical()),
         _ => None,
     }
+}
+
+/// Reads a JSON body into `T` (a type derived with `deny_unknown_fields`), turning serde's first
+/// complaint into our error naming the field: `unknown_field`, `missing_field` or `wrong_type`
+/// (`invalid_value` for the rest). The root is called `body`.
+pub fn from_body<T: serde::de::DeserializeOwned>(
+    body: &serde_json::Value,
+) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let parent = match path.as_str() {
+            "." | "" => String::new(),
+            p => p.to_string(),
+        };
+        let message = e.inner().to_string();
+        let join = |child: &str| match parent.is_empty() {
+            true => child.to_string(),
+            false => format!("{parent}.{child}"),
+        };
+        let quoted = |rest: &str| rest.split('`').next().unwrap_or_default().to_string();
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let name = quoted(rest);
+            // The path already ends at the unknown key when the deserializer saw it.
+            let field = if parent.ends_with(&name) {
+                parent.clone()
+            } else {
+                join(&name)
+            };
+            return InputError::unknown(&field);
+        }
+        if let Some(rest) = message.strip_prefix("missing field `") {
+            return InputError::missing(&join(&quoted(rest)));
+        }
+        let field = if parent.is_empty() {
+            "body".to_string()
+        } else {
+            parent
+        };
+        match message.strip_prefix("invalid type: ") {
+            Some(rest) => {
+                let expected = rest.split(", expected ").nth(1).unwrap_or("another type");
+                InputError::wrong_type(&field, expected)
+            }
+            None => InputError::invalid(&field, message),
+        }
+    })
 }

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod click;
+pub mod config;
 pub mod connection_test;
 pub mod conversions;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod offer_sync;
 pub mod offers;
 pub mod postbacks;
 pub mod reports;
+pub mod retry;
 pub mod router;
 pub mod routes;
 pub mod schedule;
@@ -22,5 +24,6 @@ pub mod telemetry;
 pub mod tune_client;
 pub mod update;
 
+pub use config::Config;
 pub use error::ApiError;
-pub use state::{AppState, Config};
+pub use state::AppState;

@@ -2,61 +2,11 @@
 //! the local server. Same handlers, two hosts.
 
 use crate::http::{MAX_JSON_BODY, method_not_allowed, require_admin, route_not_found};
-use crate::routes::{self, Access, Route};
+use crate::routes::{self, Access, Function, Route};
 use crate::state::AppState;
-use crate::{
-    click, connection_test, conversions, integrations, offer_sync, offers, postbacks, reports,
-};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, on};
-
-fn method_filter(method: &str) -> axum::routing::MethodFilter {
-    use axum::routing::MethodFilter as M;
-    match method {
-        "GET" => M::GET,
-        "POST" => M::POST,
-        "PATCH" => M::PATCH,
-        "PUT" => M::PUT,
-        "DELETE" => M::DELETE,
-        other => panic!("route registry uses unsupported method {other}"),
-    }
-}
-
-/// The handler of each registered route. A route without one is a programming error, caught by
-/// the router tests.
-fn handler(route: &Route) -> MethodRouter<AppState> {
-    let filter = method_filter(route.method);
-    match (route.method, route.path) {
-        ("GET", "/networks") => on(filter, integrations::list_networks),
-        ("POST", "/integrations") => on(filter, integrations::create),
-        ("GET", "/integrations") => on(filter, integrations::list),
-        ("GET", "/integrations/{id}") => on(filter, integrations::get),
-        ("PATCH", "/integrations/{id}") => on(filter, integrations::patch),
-        ("DELETE", "/integrations/{id}") => on(filter, integrations::delete),
-        ("POST", "/integrations/{id}/rotate-token") => on(filter, integrations::rotate_token),
-        ("POST", "/offers") => on(filter, offers::create),
-        ("GET", "/offers") => on(filter, offers::list),
-        ("GET", "/offers/{id}") => on(filter, offers::get),
-        ("PATCH", "/offers/{id}") => on(filter, offers::patch),
-        ("GET", "/integrations/{id}/postback-url") => on(filter, postbacks::postback_url),
-        ("GET", "/integrations/{id}/postbacks") => on(filter, postbacks::list_logs),
-        ("GET", "/conversions") => on(filter, conversions::list),
-        ("GET", "/conversions/{id}") => on(filter, conversions::get),
-        ("GET", "/reports") => on(filter, reports::report),
-        ("GET", "/c/{offer_id}") => on(filter, click::click),
-        ("GET" | "POST", "/postback/{integration_id}") => on(filter, postbacks::receive),
-        ("GET" | "POST", "/api/sale/status.json" | "/api/comp/status.json") => {
-            on(filter, postbacks::receive_altercpa)
-        }
-        ("POST", "/integrations/{id}/test") => on(filter, connection_test::test),
-        ("GET", "/integrations/{id}/remote-offers") => on(filter, offer_sync::remote_offers),
-        ("POST", "/integrations/{id}/sync") => on(filter, offer_sync::sync_now),
-        ("GET", "/integrations/{id}/sync-logs") => on(filter, offer_sync::sync_logs),
-        _ => on(filter, integrations::not_implemented),
-    }
-}
 
 fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router {
     let mut admin = Router::new();
@@ -65,10 +15,10 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
     for route in routes {
         match route.access {
             Access::Admin => {
-                admin = admin.route(route.path, handler(route));
+                admin = admin.route(route.path, (route.handler)());
                 has_admin = true;
             }
-            Access::Public => public = public.route(route.path, handler(route)),
+            Access::Public => public = public.route(route.path, (route.handler)()),
         }
     }
     if has_admin {
@@ -84,11 +34,7 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
 }
 
 /// The router one Lambda function serves.
-pub fn for_function(function: &str, state: AppState) -> Router {
-    assert!(
-        routes::FUNCTIONS.contains(&function),
-        "unknown function {function}"
-    );
+pub fn for_function(function: Function, state: AppState) -> Router {
     build(routes::of_function(function), state)
 }
 

@@ -12,38 +12,8 @@ use crate::state::AppState;
 use affnet_core::Integration;
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Frequency {
-    Hourly,
-    Daily,
-}
-
-impl Frequency {
-    pub fn period(self) -> Duration {
-        match self {
-            Frequency::Hourly => Duration::from_secs(3600),
-            Frequency::Daily => Duration::from_secs(24 * 3600),
-        }
-    }
-
-    /// The EventBridge Scheduler expression.
-    pub fn rate_expression(self) -> &'static str {
-        match self {
-            Frequency::Hourly => "rate(1 hour)",
-            Frequency::Daily => "rate(1 day)",
-        }
-    }
-
-    pub fn from_rate_expression(expression: &str) -> Option<Frequency> {
-        [Frequency::Hourly, Frequency::Daily]
-            .into_iter()
-            .find(|f| f.rate_expression() == expression.trim())
-    }
-}
+pub use affnet_core::settings::SyncFrequency as Frequency;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -99,27 +69,17 @@ impl SyncScheduler for NoScheduler {
 }
 
 /// The schedule `integration` should have: TUNE, active, and `auto_sync.enabled`.
-pub fn wanted(state: &AppState, integration: &Integration) -> Option<Frequency> {
-    if !integration.active || !crate::tune_client::is_tune(state.catalogue, integration) {
-        return None;
-    }
-    let auto = integration.settings.get("auto_sync")?;
-    if auto.get("enabled").and_then(|v| v.as_bool()) != Some(true) {
-        return None;
-    }
-    match auto.get("frequency").and_then(|v| v.as_str()) {
-        Some("hourly") => Some(Frequency::Hourly),
-        _ => Some(Frequency::Daily),
-    }
+pub fn wanted(integration: &Integration) -> Option<Frequency> {
+    integration.active.then(|| integration.tune()?.auto_sync)?
 }
 
 /// After `integration` was stored: makes its schedule match. A failure answers 503 and says
 /// that the integration itself was saved, so repeating the request fixes the schedule.
 pub async fn reconcile(state: &AppState, integration: &Integration) -> Result<(), ApiError> {
-    if !crate::tune_client::is_tune(state.catalogue, integration) {
+    if !integration.is_tune() {
         return Ok(());
     }
-    let result = match wanted(state, integration) {
+    let result = match wanted(integration) {
         Some(frequency) => state.scheduler.upsert(&integration.id, frequency).await,
         None => state.scheduler.remove(&integration.id).await,
     };

@@ -36,16 +36,6 @@ impl EventBridgeScheduler {
         }
     }
 
-    /// From the Lambda's AWS configuration and environment. Without the two ARNs, creating a
-    /// schedule fails with a message naming the missing variable (removing still works).
-    pub fn from_env(config: &aws_config::SdkConfig) -> Self {
-        Self::new(
-            Client::new(config),
-            std::env::var(TARGET_ARN_VAR).ok(),
-            std::env::var(ROLE_ARN_VAR).ok(),
-        )
-    }
-
     fn target(&self, integration_id: &str) -> Result<Target, ScheduleError> {
         let missing = |var: &str| ScheduleError(format!("{var} is not set on this function"));
         let input = serde_json::json!({ "integration_id": integration_id }).to_string();

@@ -51,7 +51,7 @@ impl LocalScheduler {
                 .await
                 .map_err(|e| ScheduleError(e.to_string()))?;
             for integration in &page {
-                if let Some(frequency) = wanted(&state, integration) {
+                if let Some(frequency) = wanted(integration) {
                     self.upsert(&integration.id, frequency).await?;
                     scheduled += 1;
                 }

@@ -2,7 +2,7 @@
 //! `api_mode`, `timeout_ms`) and the host's [`TuneOptions`].
 
 use affnet_core::Integration;
-use affnet_core::catalogue::NetworkKind;
+use affnet_core::settings::{ApiMode, TuneSettings};
 use affnet_tune::guard::HostLookup;
 use affnet_tune::{Mode, RetryPolicy, TuneClient, TuneConfig, TuneError};
 use std::fmt;
@@ -58,8 +58,7 @@ impl Default for TuneOptions {
 
 impl TuneOptions {
     /// Defaults, with the HTTP sync budget set when running on Lambda.
-    pub fn from_env() -> TuneOptions {
-        let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    pub fn for_host(on_lambda: bool) -> TuneOptions {
         TuneOptions {
             http_sync_budget: on_lambda.then(|| Duration::from_secs(25)),
             ..TuneOptions::default()
@@ -109,16 +108,11 @@ pub enum Purpose {
     Interactive,
 }
 
-pub fn is_tune(catalogue: &affnet_core::Catalogue, integration: &Integration) -> bool {
-    catalogue
-        .network(&integration.network)
-        .is_some_and(|n| n.kind == NetworkKind::Tune)
-}
-
-pub fn mode_of(integration: &Integration) -> Mode {
-    match integration.setting_str("api_mode") {
-        Some("affiliate") => Mode::Affiliate,
-        _ => Mode::Network,
+/// The TUNE API mode of the client.
+pub fn mode_of(tune: &TuneSettings) -> Mode {
+    match tune.api_mode {
+        ApiMode::Affiliate => Mode::Affiliate,
+        ApiMode::Network => Mode::Network,
     }
 }
 
@@ -131,11 +125,13 @@ pub fn config_for(
     allow_private_network: bool,
     purpose: Purpose,
 ) -> Result<TuneConfig, TuneError> {
+    let tune = integration
+        .tune()
+        .ok_or_else(|| TuneError::InvalidConfig("the integration is not a TUNE account".into()))?;
     let key = integration
         .credentials
         .get("api_key")
         .ok_or_else(|| TuneError::InvalidConfig("the integration has no API key".into()))?;
-    let network_id = integration.setting_str("network_id").unwrap_or_default();
     let mut timeout = Duration::from_millis(integration.timeout_ms.into());
     let retry = match purpose {
         Purpose::Sync => options.sync_retry.clone(),
@@ -144,8 +140,8 @@ pub fn config_for(
             options.interactive_retry.clone()
         }
     };
-    let mut config = TuneConfig::new(mode_of(integration), network_id, key.as_str())
-        .with_api_domain(integration.setting_str("api_domain").unwrap_or_default())
+    let mut config = TuneConfig::new(mode_of(tune), tune.network_id.as_str(), key.as_str())
+        .with_api_domain(tune.api_domain.as_str())
         .with_timeout_ms(timeout.as_millis() as u64)
         .with_retry(retry)
         .with_allow_private_network(allow_private_network);
@@ -167,24 +163,4 @@ pub fn client_for(
         allow_private_network,
         purpose,
     )?)
-}
-
-/// What the catalogue cannot check about TUNE settings: `default_currency` is an ISO-4217
-/// code (stored upper-case by sync, so `usd` is accepted).
-pub fn check_settings(
-    catalogue: &affnet_core::Catalogue,
-    integration: &Integration,
-) -> Result<(), affnet_core::InputError> {
-    if !is_tune(catalogue, integration) {
-        return Ok(());
-    }
-    match integration.setting_str("default_currency") {
-        Some(code) if affnet_core::money::currency(code).is_none() => {
-            Err(affnet_core::InputError::invalid(
-                "settings.default_currency",
-                format!("`{code}` is not an ISO-4217 currency code (like USD or EUR)"),
-            ))
-        }
-        _ => Ok(()),
-    }
 }

@@ -1,11 +1,9 @@
-//! Read-modify-write with optimistic concurrency: retried when another writer got there first.
+//! Read-modify-write with optimistic concurrency: retried by the one policy of
+//! [`crate::retry`] when another writer got there first, then 409.
 
 use crate::error::ApiError;
 use affnet_store::RepoError;
 use std::future::Future;
-
-/// How often a read-modify-write is retried before answering 409.
-const ATTEMPTS: usize = 8;
 
 pub async fn modify_with<T, Load, Loaded, Change, Store, Stored>(
     load: Load,
@@ -19,15 +17,13 @@ where
     Store: Fn(T) -> Stored,
     Stored: Future<Output = Result<T, RepoError>>,
 {
-    for _ in 0..ATTEMPTS {
+    crate::retry::on_conflict(|| async {
         let current = load().await?;
         let next = change(&current)?;
-        match store(next).await {
-            Ok(stored) => return Ok(stored),
-            Err(RepoError::Conflict) => continue,
-            Err(RepoError::NotFound) => return Err(ApiError::NotFound("item".into())),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict)
+        store(next).await.map_err(|e| match e {
+            RepoError::NotFound => ApiError::NotFound("item".into()),
+            other => other.into(),
+        })
+    })
+    .await
 }

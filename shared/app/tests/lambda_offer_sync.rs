@@ -4,6 +4,7 @@
 mod support;
 
 use affnet_app::lambda_offer_sync::{handle, scheduled_integration_id};
+use affnet_app::routes::Function;
 use affnet_app::{Config, router};
 use affnet_tune::Mode;
 use affnet_tune::mock::{MockTune, NETWORK_ID, fixtures, key_for};
@@ -62,7 +63,7 @@ async fn one_handler_serves_schedules_and_http() {
     )
     .await;
     let state = sqlite_state(Config::for_tests());
-    let app = router::for_function("offer-sync", state.clone());
+    let app = router::for_function(Function::OfferSync, state.clone());
     let created = call(&router::local(state.clone()), "POST", "/integrations", Some(json!({
         "network": "tune", "name": "T", "credentials": {"api_key": key_for(Mode::Network)},
         "settings": {"network_id": NETWORK_ID, "api_domain": tune.uri(), "auto_sync": {"enabled": true}},
@@ -90,7 +91,7 @@ async fn one_handler_serves_schedules_and_http() {
     );
     let out = handle(
         state.clone(),
-        router::for_function("offer-sync", state),
+        router::for_function(Function::OfferSync, state),
         gone,
     )
     .await

@@ -5,7 +5,7 @@ mod support;
 
 use affnet_app::Config;
 use affnet_app::router;
-use affnet_app::routes::{FUNCTIONS, ROUTES};
+use affnet_app::routes::{Function, ROUTES};
 use serde_json::json;
 use support::{call, sqlite_state};
 
@@ -29,7 +29,7 @@ fn routed(code: &serde_json::Value) -> bool {
 
 #[tokio::test]
 async fn each_function_serves_exactly_its_routes() {
-    for function in FUNCTIONS {
+    for function in Function::ALL {
         let app = router::for_function(function, sqlite_state(Config::for_tests()));
         for route in ROUTES {
             let body = (route.method != "GET" && route.method != "DELETE").then(|| json!({}));
@@ -37,7 +37,7 @@ async fn each_function_serves_exactly_its_routes() {
             let served = routed(&reply.json["error"]["code"]);
             assert_eq!(
                 served,
-                route.function == *function,
+                route.function == function,
                 "{} {} on function {function}: {} {}",
                 route.method,
                 route.path,

@@ -1,7 +1,8 @@
 //! Integrations (connections to a network account) and the validation of what users send.
 
-use crate::catalogue::{Catalogue, FieldKind, FieldSpec, Network};
+use crate::catalogue::{Catalogue, FieldKind, FieldSpec, Network, NetworkKind};
 use crate::error::InputError;
+use crate::settings::{TuneSettings, TypedSettings};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -21,8 +22,10 @@ const FIELDS: &[&str] = &[
 ];
 
 /// One account at one network, as stored. Credentials never leave through the API: see
-/// [`IntegrationView`].
+/// [`IntegrationView`]. Its settings are parsed into [`TypedSettings`] once, when it is built
+/// or read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredIntegration")]
 pub struct Integration {
     pub id: String,
     pub network: String,
@@ -37,6 +40,54 @@ pub struct Integration {
     /// Optimistic-concurrency version, kept by the store.
     #[serde(skip)]
     pub version: u64,
+    /// The settings, typed; derived from `settings`, never stored.
+    #[serde(skip)]
+    pub typed: TypedSettings,
+}
+
+/// An integration as the store holds it, before its settings are typed.
+#[derive(Deserialize)]
+struct StoredIntegration {
+    id: String,
+    network: String,
+    name: String,
+    active: bool,
+    timeout_ms: u32,
+    settings: Map<String, Value>,
+    credentials: BTreeMap<String, String>,
+    postback_token: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The typed settings of an integration of network `slug` (by the embedded catalogue).
+fn typed_settings(slug: &str, settings: &Map<String, Value>) -> Result<TypedSettings, InputError> {
+    let kind = Catalogue::embedded()
+        .network(slug)
+        .map_or(NetworkKind::Cpa, |n| n.kind);
+    TypedSettings::parse(kind, settings)
+}
+
+impl TryFrom<StoredIntegration> for Integration {
+    type Error = String;
+
+    fn try_from(s: StoredIntegration) -> Result<Self, Self::Error> {
+        let typed = typed_settings(&s.network, &s.settings).map_err(|e| e.to_string())?;
+        Ok(Integration {
+            id: s.id,
+            network: s.network,
+            name: s.name,
+            active: s.active,
+            timeout_ms: s.timeout_ms,
+            settings: s.settings,
+            credentials: s.credentials,
+            postback_token: s.postback_token,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: 0,
+            typed,
+        })
+    }
 }
 
 /// What the API shows of an integration: which credentials are set, never their values.
@@ -70,8 +121,32 @@ impl Integration {
         }
     }
 
-    pub fn setting_str(&self, key: &str) -> Option<&str> {
-        self.settings.get(key).and_then(Value::as_str)
+    /// Types `settings` again (for integrations built field by field, as tests do).
+    pub fn retype(mut self) -> Result<Integration, InputError> {
+        self.typed = typed_settings(&self.network, &self.settings)?;
+        Ok(self)
+    }
+
+    /// A TUNE integration's settings; `None` for CPA networks.
+    pub fn tune(&self) -> Option<&TuneSettings> {
+        self.typed.tune.as_ref()
+    }
+
+    pub fn is_tune(&self) -> bool {
+        self.typed.tune.is_some()
+    }
+
+    /// The currency of a postback: its own, else (TUNE, with a payout) the integration's
+    /// `default_currency`. CPA networks: `None` (a payout without currency is kept but not
+    /// summed).
+    pub fn postback_currency(&self, decision: &crate::postback::Decision) -> Option<&'static str> {
+        if let Some(c) = decision.currency {
+            return Some(c);
+        }
+        match (self.tune(), decision.payout) {
+            (Some(tune), Some(_)) => Some(tune.default_currency.as_str()),
+            _ => None,
+        }
     }
 
     /// Builds a new integration from a `POST /integrations` body.
@@ -102,6 +177,7 @@ impl Integration {
             created_at: now,
             updated_at: now,
             version: 0,
+            typed: TypedSettings::default(),
         };
         if !body.contains_key("name") {
             return Err(InputError::missing("name"));
@@ -186,6 +262,7 @@ impl Integration {
             Some(v) => as_object(v, "settings")?.clone(),
         };
         self.settings = merge_settings(network, &self.settings, &patch)?;
+        self.typed = TypedSettings::parse(network.kind, &self.settings)?;
         Ok(())
     }
 }

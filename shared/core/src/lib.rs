@@ -1,6 +1,7 @@
 //! affnet's domain: pure types and rules, no I/O and no async.
 
 pub mod catalogue;
+pub mod click;
 pub mod clickid;
 pub mod conversion;
 pub mod error;
@@ -9,9 +10,16 @@ pub mod integration;
 pub mod money;
 pub mod offer;
 pub mod postback;
+pub mod postback_log;
+pub mod settings;
 pub mod status;
+pub mod sync_log;
 
 pub use catalogue::{Catalogue, Network, NetworkKind};
+pub use click::Click;
+pub use conversion::{Attribution, Conversion};
 pub use error::InputError;
 pub use integration::{Integration, IntegrationView};
+pub use postback_log::PostbackLog;
 pub use status::Status;
+pub use sync_log::{SyncLease, SyncLog, SyncStatus, SyncTrigger};

@@ -283,25 +283,7 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
     } else {
         None
     };
-
-    let (click_id, click) = match click_field {
-        Some(id) => (
-            Some(id),
-            match ClickId::verify(key, id) {
-                Ok(claims) => ClickCheck::Verified(claims),
-                Err(e) => ClickCheck::Invalid(e),
-            },
-        ),
-        // CPA without `oid`: an `eid` that is one of our click IDs is the click.
-        None => match transaction_field.filter(|_| !tune) {
-            Some(eid) => match ClickId::verify(key, eid) {
-                Ok(claims) => (Some(eid), ClickCheck::Verified(claims)),
-                Err(_) => (None, ClickCheck::Absent),
-            },
-            None => (None, ClickCheck::Absent),
-        },
-    };
-
+    let (click_id, click) = check_click(key, click_field, transaction_field.filter(|_| !tune));
     let (identity_source, identity) = match (transaction_field, click_id) {
         (Some(txn), _) => (
             IdentitySource::Transaction,
@@ -311,14 +293,8 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
             IdentitySource::Click,
             identity(integration_id, 'c', click, goal),
         ),
-        (None, None) => {
-            let fields: &[F] = if tune {
-                &[F::AffClickId, F::TransactionId]
-            } else {
-                &[F::Oid, F::Eid]
-            };
-            return Err(p.missing(fields));
-        }
+        (None, None) if tune => return Err(p.missing(&[F::AffClickId, F::TransactionId])),
+        (None, None) => return Err(p.missing(&[F::Oid, F::Eid])),
     };
 
     let raw = p.get(F::Status);
@@ -329,39 +305,8 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
     };
     let status = stage.status();
     let raw = raw.unwrap_or("");
-
-    let (pay, cc) = if tune {
-        (F::Payout, F::Currency)
-    } else {
-        (F::Pay, F::Cc)
-    };
-    let payout = p.get(pay).map(|v| amount(pay, v)).transpose()?;
-    let currency = p
-        .get(cc)
-        .map(|v| {
-            money::currency(v).ok_or_else(|| PostbackError::Currency {
-                param: cc.name(),
-                value: truncate(v, 16),
-            })
-        })
-        .transpose()?;
-    let sale_field = if p.get(F::SaleAmount).is_some() {
-        F::SaleAmount
-    } else {
-        F::Sale
-    };
-    let sale_amount = p
-        .get(sale_field)
-        .map(|v| amount(sale_field, v))
-        .transpose()?;
-    let reason = p
-        .get(F::Reason)
-        .map(|v| {
-            v.parse::<u32>().map_err(|_| PostbackError::Reason {
-                value: truncate(v, 32),
-            })
-        })
-        .transpose()?;
+    let money = Money::read(&p, tune)?;
+    let reason = reason_of(&p)?;
     let duplicate = (reason == Some(REASON_DUPLICATE)
         && matches!(status, Status::Rejected | Status::Trash))
         || raw.eq_ignore_ascii_case("duplicate")
@@ -375,9 +320,9 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
         status,
         status_source,
         raw_status: raw.to_owned(),
-        payout,
-        currency,
-        sale_amount,
+        payout: money.payout,
+        currency: money.currency,
+        sale_amount: money.sale_amount,
         reason,
         duplicate,
         comment: p.get(F::Comment).map(str::to_owned),
@@ -387,6 +332,80 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
         test: tune && p.get(F::Test) == Some("1"),
         unsubstituted: p.unsubstituted(),
     })
+}
+
+/// The click ID and whether it is ours. A CPA postback without `oid` whose `eid` is one of our
+/// click IDs (`cpa_eid`) has its click there.
+fn check_click<'a>(
+    key: &ClickKey,
+    click_field: Option<&'a str>,
+    cpa_eid: Option<&'a str>,
+) -> (Option<&'a str>, ClickCheck) {
+    match (click_field, cpa_eid) {
+        (Some(id), _) => (
+            Some(id),
+            match ClickId::verify(key, id) {
+                Ok(claims) => ClickCheck::Verified(claims),
+                Err(e) => ClickCheck::Invalid(e),
+            },
+        ),
+        (None, Some(eid)) => match ClickId::verify(key, eid) {
+            Ok(claims) => (Some(eid), ClickCheck::Verified(claims)),
+            Err(_) => (None, ClickCheck::Absent),
+        },
+        (None, None) => (None, ClickCheck::Absent),
+    }
+}
+
+/// Payout, currency and sale amount, in the dialect's parameter names.
+struct Money {
+    payout: Option<Decimal>,
+    currency: Option<&'static str>,
+    sale_amount: Option<Decimal>,
+}
+
+impl Money {
+    fn read(p: &Params<'_>, tune: bool) -> Result<Money, PostbackError> {
+        let (pay, cc) = if tune {
+            (F::Payout, F::Currency)
+        } else {
+            (F::Pay, F::Cc)
+        };
+        // Checked in this order: payout, currency, sale amount.
+        let payout = p.get(pay).map(|v| amount(pay, v)).transpose()?;
+        let currency = p
+            .get(cc)
+            .map(|v| {
+                money::currency(v).ok_or_else(|| PostbackError::Currency {
+                    param: cc.name(),
+                    value: truncate(v, 16),
+                })
+            })
+            .transpose()?;
+        let sale_field = if p.get(F::SaleAmount).is_some() {
+            F::SaleAmount
+        } else {
+            F::Sale
+        };
+        Ok(Money {
+            payout,
+            currency,
+            sale_amount: p
+                .get(sale_field)
+                .map(|v| amount(sale_field, v))
+                .transpose()?,
+        })
+    }
+}
+
+fn reason_of(p: &Params<'_>) -> Result<Option<u32>, PostbackError> {
+    p.get(F::Reason)
+        .map(|v| {
+            v.parse::<u32>().map_err(|_| PostbackError::Reason {
+                value: truncate(v, 32),
+            })
+        })
+        .transpose()
 }
 
 /// AlterCPA's `id` is `{integration}-{token}`. A tail without a leading `&` (MetaCPA's

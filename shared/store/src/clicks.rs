@@ -4,45 +4,12 @@
 
 use crate::port::{Condition, Item, Key, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
-use crate::totals::{Attribution, counter, totals_writes};
-use chrono::{DateTime, Utc};
+use crate::totals::{counter, totals_writes};
+use affnet_core::Click;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub fn click_key(click_id: &str) -> Key {
     Key::new(format!("CLICK#{click_id}"), "META")
-}
-
-/// One click as stored. The click ID already carries offer, message, creative and time (signed);
-/// the record adds what the ID does not: integration, subs, IP and user agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Click {
-    pub id: String,
-    pub offer_id: String,
-    pub integration_id: String,
-    pub message_id: Option<String>,
-    pub creative_id: Option<String>,
-    /// `sub1`..`sub5` as sent; absent ones are left out.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub subs: BTreeMap<String, String>,
-    /// Whole seconds: the time inside the click ID.
-    pub time: DateTime<Utc>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// Unix seconds after which the click (and its totals item) is gone.
-    pub expires_at: i64,
-}
-
-impl Click {
-    fn attribution(&self) -> Attribution {
-        Attribution {
-            offer_id: Some(self.offer_id.clone()),
-            message_id: self.message_id.clone(),
-            creative_id: self.creative_id.clone(),
-            click_id: Some(self.id.clone()),
-        }
-    }
 }
 
 impl Repo {

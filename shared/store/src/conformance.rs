@@ -56,7 +56,10 @@ fn integration(id: &str, name: &str) -> Integration {
         created_at: now,
         updated_at: now,
         version: 0,
+        typed: Default::default(),
     }
+    .retype()
+    .expect("valid settings")
 }
 
 fn key(pk: &str, sk: &str) -> Key {

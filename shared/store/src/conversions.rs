@@ -1,82 +1,19 @@
 //! Conversions: one item per conversion, `CONV#<id>` / `META`, listed newest first through GSI1
 //! (`CONVS` / `<created_at RFC3339 millis>#<id>`).
 //!
-//! The record and its totals are written by the postback use case (affnet-app
-//! `postbacks::record`) in one batch; this module only knows the item shapes and the reads.
+//! A conversion is created and changed only together with its totals (and the postback log
+//! entry that caused it) in one atomic batch: [`Repo::create_conversion`] and
+//! [`Repo::change_conversion`] are the only writers, whoever the caller (postbacks today).
 
-use crate::port::{Index, Item, Key, Query, StoreError};
+use crate::port::{Condition, Index, Item, Key, Query, StoreError, Write};
+use crate::postback_logs::postback_log_write;
 use crate::repo::{Repo, RepoError, decode, encode};
-use crate::totals::Attribution;
-use affnet_core::Status;
-use affnet_core::conversion::HistoryEntry;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use crate::totals::conversion_moves;
+use affnet_core::{Conversion, PostbackLog};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// GSI1 partition of every conversion, sorted by creation time.
 pub const CONVERSIONS_INDEX_PK: &str = "CONVS";
-
-/// One conversion as stored. Money is decimal; `currency` is the postback's (TUNE: else the
-/// integration's `default_currency`), `None` when the network sent none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Conversion {
-    /// `cv_` + 32 hex of SHA-256 of `identity`: the same postback always lands on one id.
-    pub id: String,
-    pub integration_id: String,
-    pub network: String,
-    /// The exactly-once key ([`affnet_core::Decision::identity`]).
-    pub identity: String,
-    /// The network's id of the conversion (`eid`, TUNE `transaction_id`).
-    pub transaction_id: Option<String>,
-    /// The click ID as sent, verified or not.
-    pub click_id: Option<String>,
-    /// Whether `click_id` verified as ours: attributed to offer, message and creative.
-    pub matched: bool,
-    /// Why it is unmatched (`click_id_signature`, `click_absent`...).
-    pub unmatched_reason: Option<String>,
-    pub offer_id: Option<String>,
-    pub message_id: Option<String>,
-    pub creative_id: Option<String>,
-    /// When the click happened (from the signed click ID).
-    pub click_time: Option<DateTime<Utc>>,
-    pub goal_id: Option<String>,
-    pub remote_offer_id: Option<String>,
-    pub status: Status,
-    pub raw_status: String,
-    pub payout: Option<Decimal>,
-    pub currency: Option<String>,
-    pub sale_amount: Option<Decimal>,
-    pub reason: Option<u32>,
-    pub duplicate: bool,
-    pub comment: Option<String>,
-    /// TUNE's test conversions: kept, never counted in totals.
-    pub test: bool,
-    /// UTC day of creation: the conversion's totals stay on this day whatever happens later.
-    pub day: NaiveDate,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub history: Vec<HistoryEntry>,
-    #[serde(skip)]
-    pub version: u64,
-}
-
-impl Conversion {
-    /// Who this conversion counts for: nobody for a test, the day only while unmatched.
-    pub fn attribution(&self) -> Option<Attribution> {
-        if self.test {
-            return None;
-        }
-        if !self.matched {
-            return Some(Attribution::default());
-        }
-        Some(Attribution {
-            offer_id: self.offer_id.clone(),
-            message_id: self.message_id.clone(),
-            creative_id: self.creative_id.clone(),
-            click_id: self.click_id.clone(),
-        })
-    }
-}
 
 pub fn conversion_key(id: &str) -> Key {
     Key::new(format!("CONV#{id}"), "META")
@@ -122,7 +59,86 @@ pub struct ConversionPage {
 /// At most this many items are read to fill one filtered page; the cursor then continues.
 const MAX_SCANNED: usize = 1_000;
 
+/// What a conversion's batch holds besides the conversion and its totals.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversionWrite<'a> {
+    /// The postback that caused the write, logged in the same batch until the Unix second given.
+    pub postback_log: Option<(&'a PostbackLog, i64)>,
+    /// How long clicks live: a click's totals item expires with its click.
+    pub click_ttl_secs: i64,
+}
+
 impl Repo {
+    /// Stores a new conversion (version 1) with its totals and log in one atomic batch.
+    /// [`RepoError::Conflict`] when a conversion with its id exists: nothing was written.
+    pub async fn create_conversion(
+        &self,
+        conversion: &Conversion,
+        with: ConversionWrite<'_>,
+    ) -> Result<Conversion, RepoError> {
+        let mut writes = vec![Write::Put {
+            item: conversion_item(conversion, 1)?,
+            when: Condition::Absent,
+        }];
+        writes.extend(conversion_moves(
+            None,
+            Some(conversion),
+            with.click_ttl_secs,
+        ));
+        self.write_conversion(writes, with).await?;
+        Ok(Conversion {
+            version: 1,
+            ..conversion.clone()
+        })
+    }
+
+    /// Replaces `current` (as read, with its version) by `next`, moving its totals from what
+    /// `current` counted to what `next` counts, with the log, in one atomic batch.
+    /// [`RepoError::Conflict`] when it changed since it was read: nothing was written.
+    pub async fn change_conversion(
+        &self,
+        current: &Conversion,
+        next: &Conversion,
+        with: ConversionWrite<'_>,
+    ) -> Result<Conversion, RepoError> {
+        if current.id != next.id {
+            return Err(StoreError::Invalid(
+                "a change cannot move a conversion to another id".into(),
+            )
+            .into());
+        }
+        let version = current.version + 1;
+        let mut writes = vec![Write::Put {
+            item: conversion_item(next, version)?,
+            when: Condition::Version(current.version),
+        }];
+        writes.extend(conversion_moves(
+            Some(current),
+            Some(next),
+            with.click_ttl_secs,
+        ));
+        self.write_conversion(writes, with).await?;
+        Ok(Conversion {
+            version,
+            ..next.clone()
+        })
+    }
+
+    /// The conversion's own write is first: only its condition can fail.
+    async fn write_conversion(
+        &self,
+        mut writes: Vec<Write>,
+        with: ConversionWrite<'_>,
+    ) -> Result<(), RepoError> {
+        if let Some((log, expires_at)) = with.postback_log {
+            writes.push(postback_log_write(log, expires_at)?);
+        }
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { index: 0 } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })
+    }
+
     pub async fn get_conversion(&self, id: &str) -> Result<Option<Conversion>, RepoError> {
         match self.items().get(&conversion_key(id)).await? {
             Some(item) => Ok(Some(conversion_from(&item)?)),

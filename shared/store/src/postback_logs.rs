@@ -1,33 +1,9 @@
 //! Postback logs: every postback an integration received, `INT#<integration>#POSTBACKS` /
 //! `<ulid>`, with an expiry. Accepted postbacks write theirs in the conversion's batch.
 
-use crate::port::{Condition, Item, Key, Write};
+use crate::port::{Condition, Item, Key, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PostbackLog {
-    /// ULID: time-ordered, so the partition lists newest first when read backwards.
-    pub id: String,
-    pub integration_id: String,
-    pub time: DateTime<Utc>,
-    pub method: String,
-    /// `/postback/{integration_id}`, `/api/sale/status.json`, `/api/comp/status.json`.
-    pub route: String,
-    /// The raw query string with the token masked.
-    pub query: String,
-    /// The raw body (form or JSON) with the token masked; `None` when empty.
-    pub body: Option<String>,
-    pub remote_ip: Option<String>,
-    /// `created`, `changed`, `attributed`, `duplicate`, `stale`, or the error code.
-    pub outcome: String,
-    /// The HTTP status answered.
-    pub http_status: u16,
-    pub conversion_id: Option<String>,
-    /// The error message for rejected postbacks.
-    pub message: Option<String>,
-}
+use affnet_core::PostbackLog;
 
 pub fn postback_logs_pk(integration_id: &str) -> String {
     format!("INT#{integration_id}#POSTBACKS")
@@ -38,7 +14,7 @@ pub fn postback_log_key(integration_id: &str, id: &str) -> Key {
 }
 
 /// The write that stores `log` until `expires_at` (unix seconds). Ids are unique: no condition.
-pub fn postback_log_write(log: &PostbackLog, expires_at: i64) -> Result<Write, RepoError> {
+pub(crate) fn postback_log_write(log: &PostbackLog, expires_at: i64) -> Result<Write, StoreError> {
     let mut item = Item::new(postback_log_key(&log.integration_id, &log.id), encode(log)?);
     item.expires_at = Some(expires_at);
     Ok(Write::Put {

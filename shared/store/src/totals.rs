@@ -10,9 +10,10 @@
 //! are never added together).
 
 use crate::port::{Key, Write};
-use affnet_core::Status;
+use affnet_core::{Attribution, Conversion, Status};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 /// The value counted when a click or conversion has no message or creative. Not a valid id
 /// (ids are `[A-Za-z0-9_-]`), so it never collides with one.
@@ -85,16 +86,6 @@ pub fn click_totals_key(click_id: &str) -> Key {
     Key::new(format!("CLICK#{click_id}"), "TOTALS")
 }
 
-/// Who a click or conversion counts for. An unmatched conversion has no offer and no click: it
-/// counts only in the day's totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attribution {
-    pub offer_id: Option<String>,
-    pub message_id: Option<String>,
-    pub creative_id: Option<String>,
-    pub click_id: Option<String>,
-}
-
 /// The `Add` writes that count `deltas` for `attribution` on `day`: the day always; offer,
 /// message and creative when the offer is known; the click's own totals when the click is.
 /// Empty `deltas` give no writes.
@@ -155,19 +146,98 @@ pub fn leave(
     payout: Option<Decimal>,
     currency: Option<&str>,
 ) -> Vec<(String, Decimal)> {
-    enter(status, payout, currency)
-        .into_iter()
-        .map(|(name, d)| (name, -d))
-        .collect()
+    negate(enter(status, payout, currency))
+}
+
+fn negate(deltas: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
+    deltas.into_iter().map(|(name, d)| (name, -d)).collect()
 }
 
 /// Sums deltas by counter name (a status change within one status gives +x and -y on one name).
 pub fn combine(parts: impl IntoIterator<Item = (String, Decimal)>) -> Vec<(String, Decimal)> {
-    let mut sums = std::collections::BTreeMap::<String, Decimal>::new();
+    let mut sums = BTreeMap::<String, Decimal>::new();
     for (name, d) in parts {
         *sums.entry(name).or_default() += d;
     }
     sums.into_iter().filter(|(_, d)| !d.is_zero()).collect()
+}
+
+/// The deltas of a conversion entering (or leaving) the totals: one conversion, its status
+/// count and its revenue.
+fn conversion_deltas(c: &Conversion, leaving: bool) -> Vec<(String, Decimal)> {
+    let (mut deltas, one) = match leaving {
+        false => (
+            enter(c.status, c.payout, c.currency.as_deref()),
+            Decimal::ONE,
+        ),
+        true => (
+            leave(c.status, c.payout, c.currency.as_deref()),
+            -Decimal::ONE,
+        ),
+    };
+    deltas.push((counter::CONVERSIONS.to_string(), one));
+    deltas
+}
+
+/// The totals `Add`s that take `old` out (`leave`) and put `new` in (`enter`); either may be
+/// absent. Merged per item, so a batch never holds two writes on one key, and a change that nets
+/// out on an item writes nothing there. A click's totals expire with the click (its time plus
+/// `click_ttl_secs`).
+pub fn conversion_moves(
+    old: Option<&Conversion>,
+    new: Option<&Conversion>,
+    click_ttl_secs: i64,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    for (conversion, leaving) in [(old, true), (new, false)] {
+        let Some(c) = conversion else { continue };
+        let Some(attribution) = c.attribution() else {
+            continue;
+        };
+        let deltas = conversion_deltas(c, leaving);
+        let expires = attribution
+            .click_id
+            .as_ref()
+            .and(c.click_time)
+            .map(|t| t.timestamp() + click_ttl_secs);
+        writes.extend(totals_writes(&attribution, c.day, &deltas, expires));
+    }
+    merge_adds(writes)
+}
+
+/// Deltas gathered for one totals item, and its expiry.
+type Merged = (Vec<(String, Decimal)>, Option<i64>);
+
+fn merge_adds(writes: Vec<Write>) -> Vec<Write> {
+    let mut order: Vec<Key> = Vec::new();
+    let mut merged: BTreeMap<Key, Merged> = BTreeMap::new();
+    for write in writes {
+        if let Write::Add {
+            key,
+            deltas,
+            expires_at,
+        } = write
+        {
+            let slot = merged.entry(key.clone()).or_insert_with(|| {
+                order.push(key);
+                (Vec::new(), None)
+            });
+            slot.0.extend(deltas);
+            slot.1 = slot.1.max(expires_at);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let (deltas, expires_at) = merged.remove(&key)?;
+            let deltas = combine(deltas);
+            (!deltas.is_empty()).then_some(Write::Add {
+                key,
+                deltas,
+                expires_at,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ async fn data_survives_reopening_the_file() {
             created_at: now,
             updated_at: now,
             version: 0,
+            typed: Default::default(),
         };
         repo.create_integration(&integration).await.unwrap()
     };

@@ -8,9 +8,9 @@ use crate::error::ApiError;
 use crate::http::{OptionalJsonBody, page_params_with};
 use crate::integrations::load as load_integration;
 use crate::state::AppState;
-use crate::tune_client::{Purpose, client_for, is_tune};
+use crate::tune_client::{Purpose, client_for};
+use affnet_core::sync_log::{SyncLog, SyncTrigger};
 use affnet_core::{InputError, Integration};
-use affnet_store::sync::{SyncLog, SyncTrigger};
 use affnet_tune::OfferQuery;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -27,7 +27,7 @@ const MAX_REMOTE_PAGE: u32 = 500;
 /// The integration, if it is a TUNE one.
 async fn load_tune(state: &AppState, id: &str) -> Result<Integration, ApiError> {
     let integration = load_integration(state, id).await?;
-    if !is_tune(state.catalogue, &integration) {
+    if !integration.is_tune() {
         return Err(InputError::new(
             "unsupported_network",
             "network",
@@ -215,21 +215,17 @@ pub async fn sync_now(
 /// `offer_ids` of a sync body: 1 to [`MAX_SELECTED`] TUNE ids (strings or whole numbers),
 /// duplicates dropped; `None` when absent.
 fn selected_ids(body: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
+    /// Ids are checked one by one below, so each bad one is named by its index.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields, expecting = "a JSON object")]
+    struct SyncBody {
+        offer_ids: Option<Vec<Value>>,
+    }
     let Some(body) = body else {
         return Ok(None);
     };
-    let map = body
-        .as_object()
-        .ok_or_else(|| InputError::wrong_type("body", "a JSON object"))?;
-    if let Some(key) = map.keys().find(|k| *k != "offer_ids") {
-        return Err(InputError::unknown(key).into());
-    }
-    let list = match map.get("offer_ids") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            return Err(InputError::wrong_type("offer_ids", "a list of TUNE offer ids").into());
-        }
+    let Some(list) = crate::http::from_body::<SyncBody>(body)?.offer_ids else {
+        return Ok(None);
     };
     if list.is_empty() || list.len() > MAX_SELECTED {
         return Err(InputError::out_of_range(

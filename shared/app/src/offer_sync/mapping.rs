@@ -56,19 +56,13 @@ impl MapContext {
         integration: &Integration,
         advertisers: BTreeMap<String, String>,
     ) -> Result<MapContext, String> {
-        let currency = integration.setting_str("default_currency").unwrap_or("USD");
-        let default_currency = money::currency(currency)
-            .ok_or_else(|| {
-                format!("settings.default_currency `{currency}` is not an ISO-4217 currency code")
-            })?
-            .to_string();
+        let tune = integration
+            .tune()
+            .ok_or_else(|| format!("integration {} is not a TUNE account", integration.id))?;
         Ok(MapContext {
             integration_id: integration.id.clone(),
-            prefix: integration
-                .setting_str("offer_name_prefix")
-                .unwrap_or_default()
-                .to_string(),
-            default_currency,
+            prefix: tune.offer_name_prefix.clone(),
+            default_currency: tune.default_currency.to_string(),
             advertisers,
         })
     }

@@ -2,6 +2,7 @@
 //!
 //! * [`mapping`]: TUNE offer → affnet offer (seed 000's table) and the change fingerprint.
 //! * [`run`]: one run: lease, streamed pages, writes only for changes, vanished offers paused.
+//! * `write`: the writes of one offer (create, update on change, pause).
 //! * [`scheduled`]: what a schedule's invocation does with an integration id.
 //! * [`api`]: the HTTP routes.
 
@@ -9,6 +10,7 @@ pub mod api;
 pub mod mapping;
 pub mod run;
 pub mod scheduled;
+mod write;
 
 pub use api::{remote_offers, sync_logs, sync_now};
 pub use run::{RunError, SyncRequest, run_sync};

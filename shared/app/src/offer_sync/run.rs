@@ -4,13 +4,13 @@
 //! Memory stays flat whatever the offer count: one TUNE page at a time, plus the remote ids
 //! (and their fingerprints) this integration imported before.
 
-use super::mapping::{MapContext, MappedOffer};
+use super::mapping::MapContext;
+use super::write::{Known, Outcome, apply_one, pause_one};
 use crate::state::AppState;
 use crate::tune_client::{Purpose, client_for};
 use affnet_core::Integration;
-use affnet_core::offer::OfferStatus;
+use affnet_core::sync_log::{SyncLease, SyncLog, SyncStatus, SyncTrigger};
 use affnet_store::offers::RemoteEntry;
-use affnet_store::sync::{SyncLease, SyncLog, SyncStatus, SyncTrigger};
 use affnet_store::{Repo, RepoError};
 use affnet_tune::{Mode, OfferPage, OfferQuery, TuneClient, TuneError};
 use chrono::Utc;
@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 pub const VANISHED: &str = "vanished";
 /// Ids per TUNE request when importing a selection (keeps URLs short).
 const IDS_PER_REQUEST: usize = 100;
-/// Attempts of a read-modify-write on one offer when a person edits it at the same time.
-const ATTEMPTS: usize = 4;
 
 pub struct SyncRequest {
     pub trigger: SyncTrigger,
@@ -77,26 +75,6 @@ pub async fn run_sync(
     };
     run.execute().await;
     run.finish().await
-}
-
-/// What sync remembers of an imported offer.
-struct Known {
-    offer_id: String,
-    fingerprint: String,
-}
-
-enum Outcome {
-    Created,
-    Updated,
-    Paused,
-    Unchanged,
-    NotImported,
-    /// A vanished offer that was already paused: nothing to count.
-    Quiet,
-    /// This offer could not be imported or updated; the run goes on.
-    Failed(&'static str, String),
-    /// The store is failing: the run stops.
-    StoreDown(String),
 }
 
 struct Run<'a> {
@@ -516,118 +494,5 @@ fn summary(log: &SyncLog) -> String {
         c.paused,
         c.not_imported,
         c.skipped
-    )
-}
-
-fn store_outcome(e: RepoError) -> Outcome {
-    match e {
-        RepoError::Store(e) => Outcome::StoreDown(e.to_string()),
-        other => Outcome::Failed("store", other.to_string()),
-    }
-}
-
-/// Creates, updates or leaves one offer. New offers are imported when active at TUNE, or
-/// whatever their status when the user selected them.
-async fn apply_one(
-    repo: &Repo,
-    integration_id: &str,
-    mapped: Result<MappedOffer, String>,
-    prior: Option<Known>,
-    explicit: bool,
-) -> Outcome {
-    let mapped = match mapped {
-        Ok(mapped) => mapped,
-        Err(reason) => return Outcome::Failed("invalid_offer", reason),
-    };
-    let fingerprint = mapped.fingerprint();
-    if let Some(prior) = prior {
-        if prior.fingerprint == fingerprint {
-            return Outcome::Unchanged;
-        }
-        return update_existing(repo, &prior.offer_id, &mapped, &fingerprint).await;
-    }
-    if !explicit && mapped.status != OfferStatus::Active {
-        return Outcome::NotImported;
-    }
-    let offer = mapped.new_offer(integration_id, Utc::now());
-    match repo.create_offer(&offer, Some(&fingerprint)).await {
-        Ok(_) => Outcome::Created,
-        // Imported meanwhile (TUNE listed it twice while pages shifted): compare with that.
-        Err(RepoError::Conflict) => {
-            match repo.remote_entry(integration_id, &mapped.remote_id).await {
-                Ok(Some(entry)) if entry.fingerprint == fingerprint => Outcome::Unchanged,
-                Ok(Some(entry)) => {
-                    update_existing(repo, &entry.offer_id, &mapped, &fingerprint).await
-                }
-                Ok(None) => Outcome::Failed("conflict", "the offer could not be created".into()),
-                Err(e) => store_outcome(e),
-            }
-        }
-        Err(e) => store_outcome(e),
-    }
-}
-
-async fn update_existing(
-    repo: &Repo,
-    offer_id: &str,
-    mapped: &MappedOffer,
-    fingerprint: &str,
-) -> Outcome {
-    for _ in 0..ATTEMPTS {
-        let mut offer = match repo.get_offer(offer_id).await {
-            Ok(Some(offer)) => offer,
-            Ok(None) => {
-                return Outcome::Failed(
-                    "missing_offer",
-                    format!("offer {offer_id} imported for this remote offer is gone"),
-                );
-            }
-            Err(e) => return store_outcome(e),
-        };
-        let was_active = offer.status == OfferStatus::Active;
-        mapped.apply_to(&mut offer, Utc::now());
-        match repo.update_offer(&offer, Some(fingerprint)).await {
-            Ok(_) if was_active && offer.status == OfferStatus::Paused => return Outcome::Paused,
-            Ok(_) => return Outcome::Updated,
-            Err(RepoError::Conflict) => continue,
-            Err(e) => return store_outcome(e),
-        }
-    }
-    Outcome::Failed(
-        "conflict",
-        "the offer kept changing while sync wrote it; the next run retries".into(),
-    )
-}
-
-/// Pauses one offer that vanished from TUNE and remembers it as [`VANISHED`].
-async fn pause_one(repo: &Repo, integration_id: &str, remote_id: &str, known: &Known) -> Outcome {
-    for _ in 0..ATTEMPTS {
-        let mut offer = match repo.get_offer(&known.offer_id).await {
-            Ok(Some(offer)) => offer,
-            Ok(None) => return Outcome::Quiet,
-            Err(e) => return store_outcome(e),
-        };
-        if offer.status == OfferStatus::Paused {
-            let entry = RemoteEntry {
-                remote_id: remote_id.to_string(),
-                offer_id: known.offer_id.clone(),
-                fingerprint: VANISHED.into(),
-            };
-            return match repo.put_remote_entry(integration_id, &entry).await {
-                Ok(()) => Outcome::Quiet,
-                Err(e) => store_outcome(e),
-            };
-        }
-        offer.status = OfferStatus::Paused;
-        offer.updated_at = Utc::now();
-        match repo.update_offer(&offer, Some(VANISHED)).await {
-            Ok(_) => return Outcome::Paused,
-            Err(RepoError::Conflict) => continue,
-            Err(e) => return store_outcome(e),
-        }
-    }
-    Outcome::Failed(
-        "conflict",
-        "the offer kept changing while sync paused it; the next run retries".into(),
     )
 }

@@ -5,7 +5,7 @@ use super::run::{RunError, SyncRequest, run_sync};
 use crate::error::ApiError;
 use crate::schedule::wanted;
 use crate::state::AppState;
-use affnet_store::sync::{SyncLog, SyncStatus, SyncTrigger};
+use affnet_core::sync_log::{SyncLog, SyncStatus, SyncTrigger};
 use chrono::Utc;
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ pub async fn run_scheduled(
         crate::schedule::forget(state, integration_id).await;
         return Ok(None);
     };
-    if wanted(state, &integration).is_none() {
+    if wanted(&integration).is_none() {
         crate::schedule::forget(state, integration_id).await;
         let reason = if integration.active {
             "automatic sync is disabled for this integration; its schedule was removed"

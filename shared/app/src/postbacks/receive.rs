@@ -7,8 +7,8 @@ use super::record;
 use super::reply::{Answer, Rejection};
 use crate::state::AppState;
 use affnet_core::Integration;
+use affnet_core::PostbackLog;
 use affnet_core::postback::{interpret, split_glued_id};
-use affnet_store::postback_logs::PostbackLog;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use std::net::IpAddr;
@@ -204,21 +204,7 @@ async fn accept(
 /// The integration's `ip_allowlist`: empty or absent accepts any address; otherwise the
 /// source must be in one of its networks, and an unknown source is refused (fail closed).
 fn check_ip(integration: &Integration, ip: Option<IpAddr>) -> Result<(), Rejection> {
-    let list: Vec<&str> = integration
-        .settings
-        .get("ip_allowlist")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    if list.is_empty() {
-        return Ok(());
-    }
-    let allowed = ip.is_some_and(|ip| {
-        list.iter()
-            .filter_map(|cidr| affnet_core::integration::parse_cidr(cidr))
-            .any(|net| net.contains(&ip))
-    });
-    match allowed {
+    match integration.typed.ip_allowlist.allows(ip) {
         true => Ok(()),
         false => Err(Rejection::new(
             StatusCode::FORBIDDEN,

@@ -1,9 +1,10 @@
 //! `GET /reports`: sums of the totals counters over a day range, per group.
 
 use super::Env;
+use affnet_core::Attribution;
 use affnet_core::Status;
 use affnet_store::ItemStore;
-use affnet_store::totals::{self, Attribution, counter};
+use affnet_store::totals::{self, counter};
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;

@@ -81,7 +81,10 @@ impl Pb {
             created_at: now,
             updated_at: now,
             version: 0,
-        };
+            typed: Default::default(),
+        }
+        .retype()
+        .unwrap();
         self.state
             .repo
             .create_integration(&integration)

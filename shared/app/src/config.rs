@@ -1,0 +1,155 @@
+//! The one configuration type, read from the environment once per host (a Lambda container or
+//! the local server) and handed to every handler through [`crate::AppState`].
+
+use affnet_core::clickid::ClickKey;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// When set, management routes require `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Lets integrations point at private/loopback hosts (local runs and tests only).
+    pub allow_private_network: bool,
+    /// TUNE calls and offer sync: retries, page size, time budgets.
+    pub tune: crate::tune_client::TuneOptions,
+    /// Signs and verifies click IDs (`AFFNET_CLICK_SECRET`).
+    pub click_key: ClickKey,
+    /// How long clicks are kept (`AFFNET_CLICK_TTL_DAYS`, default 90).
+    pub click_ttl_days: u32,
+    /// How long postback logs are kept (`AFFNET_POSTBACK_LOG_TTL_DAYS`, default 30).
+    pub postback_log_ttl_days: u32,
+    /// Base of the postback URLs we hand out (`AFFNET_PUBLIC_URL`, e.g. `https://track.example.com`);
+    /// when unset, taken from the request's `Host` and `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
+    /// How long a postback host keeps an integration in memory (`AFFNET_INTEGRATION_CACHE_SECS`,
+    /// default 10; 0 reads it for every postback). A token rotation or deactivation takes at most
+    /// this long to reach a warm host; in exchange a new conversion costs one DynamoDB request.
+    pub integration_cache_secs: u64,
+    /// What only the AWS host uses.
+    pub aws: AwsConfig,
+}
+
+/// The AWS host's names (template.yaml sets them on each function).
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    /// DynamoDB table (`AFFNET_TABLE`, default `affnet`).
+    pub table: String,
+    /// The offer-sync function that automatic-sync schedules invoke (`AFFNET_SYNC_FUNCTION_ARN`).
+    pub sync_function_arn: Option<String>,
+    /// The role EventBridge Scheduler assumes to invoke it (`AFFNET_SCHEDULER_ROLE_ARN`).
+    pub scheduler_role_arn: Option<String>,
+}
+
+pub const DEFAULT_TABLE: &str = "affnet";
+
+/// A configuration the process cannot start with.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+pub const DEFAULT_CLICK_TTL_DAYS: u32 = 90;
+pub const DEFAULT_POSTBACK_LOG_TTL_DAYS: u32 = 30;
+pub const DEFAULT_INTEGRATION_CACHE_SECS: u64 = 10;
+
+impl Config {
+    /// The configuration from the environment; `AFFNET_CLICK_SECRET` is required.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let secret = std::env::var("AFFNET_CLICK_SECRET").map_err(|_| {
+            ConfigError("AFFNET_CLICK_SECRET is not set (at least 16 random bytes)".into())
+        })?;
+        Config::from_env_with_click_secret(&secret)
+    }
+
+    /// Like [`Config::from_env`], with the click secret given (the local server keeps one in its
+    /// data directory).
+    pub fn from_env_with_click_secret(secret: &str) -> Result<Config, ConfigError> {
+        let click_key = ClickKey::new(secret.trim().as_bytes())
+            .map_err(|e| ConfigError(format!("AFFNET_CLICK_SECRET: {e}")))?;
+        Ok(Config {
+            admin_token: std::env::var("AFFNET_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            allow_private_network: env_flag("AFFNET_ALLOW_PRIVATE_NETWORK"),
+            tune: crate::tune_client::TuneOptions::for_host(
+                std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            ),
+            click_key,
+            click_ttl_days: env_days("AFFNET_CLICK_TTL_DAYS", DEFAULT_CLICK_TTL_DAYS)?,
+            postback_log_ttl_days: env_days(
+                "AFFNET_POSTBACK_LOG_TTL_DAYS",
+                DEFAULT_POSTBACK_LOG_TTL_DAYS,
+            )?,
+            public_url: std::env::var("AFFNET_PUBLIC_URL")
+                .ok()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            integration_cache_secs: match std::env::var("AFFNET_INTEGRATION_CACHE_SECS") {
+                Err(_) => DEFAULT_INTEGRATION_CACHE_SECS,
+                Ok(v) if v.trim().is_empty() => DEFAULT_INTEGRATION_CACHE_SECS,
+                Ok(v) => v.trim().parse().ok().filter(|s| *s <= 300).ok_or_else(|| {
+                    ConfigError(format!(
+                        "AFFNET_INTEGRATION_CACHE_SECS must be 0 to 300 seconds, not `{v}`"
+                    ))
+                })?,
+            },
+            aws: AwsConfig {
+                table: env_text("AFFNET_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_string()),
+                sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
+                scheduler_role_arn: env_text(crate::schedule_aws::ROLE_ARN_VAR),
+            },
+        })
+    }
+
+    /// Defaults for tests: no admin token, private network allowed, a fixed click secret.
+    pub fn for_tests() -> Config {
+        Config {
+            admin_token: None,
+            allow_private_network: true,
+            tune: crate::tune_client::TuneOptions::for_tests(),
+            click_key: ClickKey::new(TEST_CLICK_SECRET.as_bytes()).expect("test secret"),
+            click_ttl_days: DEFAULT_CLICK_TTL_DAYS,
+            postback_log_ttl_days: DEFAULT_POSTBACK_LOG_TTL_DAYS,
+            public_url: None,
+            integration_cache_secs: 0,
+            aws: AwsConfig {
+                table: DEFAULT_TABLE.to_string(),
+                ..AwsConfig::default()
+            },
+        }
+    }
+}
+
+/// The click secret of [`Config::for_tests`].
+pub const TEST_CLICK_SECRET: &str = "affnet-test-click-secret-0123456789";
+
+/// A whole number of days from 1 to 3650, or the default when unset.
+fn env_days(name: &str, default: u32) -> Result<u32, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) if v.trim().is_empty() => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{name} must be a number of days from 1 to 3650, not `{v}`"
+                ))
+            }),
+    }
+}
+
+/// A variable's trimmed value; unset and empty are the same.
+fn env_text(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn env_flag(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref(),
+        Ok("1" | "true" | "yes" | "on")
+    )
+}
