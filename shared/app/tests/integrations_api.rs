@@ -426,3 +426,25 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.json["error"]["code"], "method_not_allowed");
 }
+
+/// A defect a retry cannot fix (here: a stored integration whose network the catalogue no
+/// longer has) is a 500 `internal_error` with no detail, not a 503 that tells callers to retry.
+#[tokio::test]
+async fn a_catalogue_mismatch_is_an_internal_error_not_503() {
+    let (router, state) = app();
+    let created = call(
+        &router,
+        "POST",
+        "/integrations",
+        Some(json!({"network": "leadbit", "name": "L", "credentials": {"api_key": "k"}})),
+    )
+    .await;
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let mut integration = state.repo.get_integration(&id).await.unwrap().unwrap();
+    integration.network = "vanished-network".into();
+    state.repo.update_integration(&integration).await.unwrap();
+    let reply = call(&router, "GET", &format!("/integrations/{id}/postback-url"), None).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", reply.text);
+    assert_eq!(reply.json["error"]["code"], "internal_error");
+    assert!(!reply.text.contains("vanished-network"), "{}", reply.text);
+}
