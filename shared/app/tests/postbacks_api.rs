@@ -668,3 +668,71 @@ async fn conversions_list_filters_and_pages() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// JSON numbers keep their text: a payout over the cap or too precise is refused (not rounded
+/// through a float into range), and two long lead ids stay two conversions.
+#[tokio::test]
+async fn json_numbers_are_exact() {
+    let pb = pb();
+    let i = pb.integration("everad", json!({})).await;
+    let uri = format!("/postback/{}?token={}", i.id, i.postback_token);
+    let c = click(&pb.state);
+    for pay in ["1000000.00000000001", "999999.99999999999"] {
+        let body = format!(r#"{{"oid":"{c}","status":"approved","pay":{pay},"cc":"USD"}}"#);
+        let r = pb.post(&uri, "application/json", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{pay}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], "pay", "{pay}: {}", r.text);
+    }
+    assert_nothing_stored(&pb).await;
+    let mut ids = Vec::new();
+    for eid in ["12345678901234567890123", "12345678901234567890124"] {
+        let body = format!(r#"{{"oid":"{c}","eid":{eid},"status":"pending"}}"#);
+        let r = pb.post(&uri, "application/json", body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["outcome"], "created", "{}", r.text);
+        ids.push(r.json["conversion_id"].clone());
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        pb.conversion(ids[0].as_str().unwrap()).await["transaction_id"],
+        "12345678901234567890123"
+    );
+}
+
+/// A repeated JSON member meets the same rule as a repeated query parameter.
+#[tokio::test]
+async fn repeated_json_members_conflict_like_query_parameters() {
+    let pb = pb();
+    let i = pb.integration("everad", json!({})).await;
+    let uri = format!("/postback/{}?token={}", i.id, i.postback_token);
+    let c = click(&pb.state);
+    let query = pb
+        .postback(&i, &format!("oid={c}&status=approved&pay=-5&pay=1"))
+        .await;
+    assert_eq!(query.status, StatusCode::BAD_REQUEST, "{}", query.text);
+    let body = format!(r#"{{"oid":"{c}","status":"approved","pay":"-5","pay":"1"}}"#);
+    let r = pb.post(&uri, "application/json", body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], query.json["error"]["code"]);
+    assert_nothing_stored(&pb).await;
+}
+
+/// A body over 16 KiB is a 413 even when the token would be in it: the size is checked first.
+#[tokio::test]
+async fn an_oversized_body_is_413_whatever_it_holds() {
+    let pb = pb();
+    let i = pb.integration("everad", json!({})).await;
+    let c = click(&pb.state);
+    let body = format!(
+        "token={}&oid={c}&status=approved&comment={}",
+        i.postback_token,
+        "y".repeat(17 * 1024)
+    );
+    let uri = format!("/postback/{}", i.id);
+    let r = pb
+        .post(&uri, "application/x-www-form-urlencoded", body)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "body_too_large");
+    assert_nothing_stored(&pb).await;
+}

@@ -55,6 +55,14 @@ impl RawPostback {
         }
     }
 
+    pub fn too_large() -> Rejection {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {MAX_BODY} bytes"),
+        )
+    }
+
     /// The decoded query pairs, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         form_pairs(self.query.as_bytes())
@@ -64,11 +72,7 @@ impl RawPostback {
     /// values; anything else is a form body.
     pub fn params(&self) -> Result<Vec<(String, String)>, Rejection> {
         if self.body_too_large {
-            return Err(Rejection::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body is larger than {MAX_BODY} bytes"),
-            ));
+            return Err(Self::too_large());
         }
         let mut pairs = self.query_pairs();
         let body = self.body.as_deref().unwrap_or_default();
@@ -116,21 +120,49 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(bytes).into_owned().collect()
 }
 
+/// A JSON object's members in order, repeated names kept (so they meet the same conflict
+/// rule as a repeated query parameter), each value as its raw JSON text.
+struct Members<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    members.push((name, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
     let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, "malformed_body", message);
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON body: {e}")))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(bad("a JSON body must be an object of parameters".into()));
+    let members = match serde_json::from_slice::<Members>(body) {
+        Ok(members) => members.0,
+        Err(e) if e.is_data() => {
+            return Err(bad("a JSON body must be an object of parameters".into()));
+        }
+        Err(e) => return Err(bad(format!("malformed JSON body: {e}"))),
     };
-    let mut pairs = Vec::with_capacity(map.len());
-    for (name, value) in map {
-        let text = match value {
-            serde_json::Value::Null => continue,
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Bool(b) => b.to_string(),
-            // Numbers keep their JSON text: `12.50` stays `12.50`, never a float.
-            serde_json::Value::Number(n) => n.to_string(),
+    let mut pairs = Vec::with_capacity(members.len());
+    for (name, raw) in members {
+        let raw = raw.get();
+        let text = match raw.as_bytes()[0] {
+            b'n' => continue,
+            b'"' => serde_json::from_str::<String>(raw)
+                .map_err(|e| bad(format!("malformed JSON body: {e}")))?,
+            // Numbers keep their JSON text exactly: `12.50` stays `12.50`, and a 23-digit
+            // lead id stays itself; never a float.
+            b't' | b'f' | b'-' | b'0'..=b'9' => raw.to_string(),
             _ => {
                 return Err(bad(format!(
                     "`{}`: parameters must be strings, numbers or booleans",

@@ -83,7 +83,12 @@ pub async fn handle(
             query_pairs.as_slice()
         }
     };
-    let Some(credential) = credential(dialect, path_id, auth_pairs) else {
+    let credential = credential(dialect, path_id, auth_pairs);
+    // The token may be in the body we did not read: say what is wrong with the request.
+    if raw.body_too_large && credential.as_ref().is_none_or(|c| c.token.is_empty()) {
+        return Answer::Rejected(RawPostback::too_large());
+    }
+    let Some(credential) = credential else {
         return Answer::Rejected(Rejection::bad_key(
             StatusCode::FORBIDDEN,
             "bad_token",
