@@ -55,18 +55,24 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(expected) = &state.config.admin_token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-            return ApiError::Unauthorized.into_response();
-        }
+    if !admin_allowed(&state, request.headers()) {
+        return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
+}
+
+/// Whether the request may use management routes: no admin token is configured, or it
+/// presents it.
+fn admin_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(expected) = &state.config.admin_token else {
+        return true;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Unknown path: a JSON 404 that says it is the route, not an item, that is missing.
@@ -78,7 +84,23 @@ pub async fn route_not_found(method: Method, uri: axum::http::Uri) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+/// A method a path does not have. On a management path the token is checked first, so that
+/// strangers cannot map the routes by their 405s.
+pub async fn method_not_allowed(
+    State(state): State<AppState>,
+    matched: Option<axum::extract::MatchedPath>,
+    headers: axum::http::HeaderMap,
+    method: Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let admin_path = matched.is_some_and(|m| {
+        crate::routes::ROUTES
+            .iter()
+            .any(|r| r.path == m.as_str() && r.access == crate::routes::Access::Admin)
+    });
+    if admin_path && !admin_allowed(&state, &headers) {
+        return ApiError::Unauthorized.into_response();
+    }
     let body = serde_json::json!({"error": {
         "code": "method_not_allowed",
         "message": format!("{method} is not allowed on {}", uri.path()),

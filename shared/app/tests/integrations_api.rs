@@ -448,3 +448,25 @@ async fn a_catalogue_mismatch_is_an_internal_error_not_503() {
     assert_eq!(reply.json["error"]["code"], "internal_error");
     assert!(!reply.text.contains("vanished-network"), "{}", reply.text);
 }
+
+/// With an admin token, a stranger's unlisted method on a management path is 401 like a listed
+/// one (no route map from 405s); with the token it is 405, and public paths answer 405 as is.
+#[tokio::test]
+async fn the_token_is_checked_before_405_on_management_paths() {
+    let state = sqlite_state(Config {
+        admin_token: Some("s3cret-admin".into()),
+        ..Config::for_tests()
+    });
+    let router = router::local(state);
+    for path in ["/integrations", "/integrations/01X", "/reports"] {
+        let stranger = call(&router, "PUT", path, None).await;
+        assert_eq!(stranger.status, StatusCode::UNAUTHORIZED, "{path}: {}", stranger.text);
+        let admin = Request::put(path)
+            .header("authorization", "Bearer s3cret-admin")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&router, admin).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let public = call(&router, "PUT", "/postback/01X", None).await;
+    assert_eq!(public.status, StatusCode::METHOD_NOT_ALLOWED);
+}
