@@ -34,20 +34,31 @@ pub async fn list(
         to: f.get("to").map(|v| time(v, "to", true)).transpose()?,
     };
     let (integration, click, offer) = (f.get("integration"), f.get("click"), f.get("offer"));
-    let page = state
-        .repo
-        .list_conversions(
-            &range,
-            |c| {
-                integration.is_none_or(|i| *i == c.integration_id)
-                    && status.is_none_or(|s| s == c.status)
-                    && click.is_none_or(|k| Some(k) == c.click_id.as_ref())
-                    && offer.is_none_or(|o| Some(o) == c.offer_id.as_ref())
-            },
-            paging.limit,
-            paging.cursor,
-        )
-        .await?;
+    let keep = |c: &affnet_core::Conversion| {
+        integration.is_none_or(|i| *i == c.integration_id)
+            && status.is_none_or(|s| s == c.status)
+            && click.is_none_or(|k| Some(k) == c.click_id.as_ref())
+            && offer.is_none_or(|o| Some(o) == c.offer_id.as_ref())
+            && range.from.is_none_or(|t| c.created_at >= t)
+            && range.to.is_none_or(|t| c.created_at <= t)
+    };
+    let page = match click {
+        // A click has few conversions: one keyed query, never a scan of the index.
+        Some(click) => {
+            let mut page = state
+                .repo
+                .conversions_of_click(click, paging.limit, paging.cursor)
+                .await?;
+            page.items.retain(keep);
+            page
+        }
+        None => {
+            state
+                .repo
+                .list_conversions(&range, keep, paging.limit, paging.cursor)
+                .await?
+        }
+    };
     Ok(Json(
         json!({ "items": page.items, "next_cursor": page.next }),
     ))

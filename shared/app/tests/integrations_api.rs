@@ -443,8 +443,19 @@ async fn a_catalogue_mismatch_is_an_internal_error_not_503() {
     let mut integration = state.repo.get_integration(&id).await.unwrap().unwrap();
     integration.network = "vanished-network".into();
     state.repo.update_integration(&integration).await.unwrap();
-    let reply = call(&router, "GET", &format!("/integrations/{id}/postback-url"), None).await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", reply.text);
+    let reply = call(
+        &router,
+        "GET",
+        &format!("/integrations/{id}/postback-url"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.text
+    );
     assert_eq!(reply.json["error"]["code"], "internal_error");
     assert!(!reply.text.contains("vanished-network"), "{}", reply.text);
 }
@@ -460,12 +471,20 @@ async fn the_token_is_checked_before_405_on_management_paths() {
     let router = router::local(state);
     for path in ["/integrations", "/integrations/01X", "/reports"] {
         let stranger = call(&router, "PUT", path, None).await;
-        assert_eq!(stranger.status, StatusCode::UNAUTHORIZED, "{path}: {}", stranger.text);
+        assert_eq!(
+            stranger.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: {}",
+            stranger.text
+        );
         let admin = Request::put(path)
             .header("authorization", "Bearer s3cret-admin")
             .body(Body::empty())
             .unwrap();
-        assert_eq!(send(&router, admin).await.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            send(&router, admin).await.status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
     }
     let public = call(&router, "PUT", "/postback/01X", None).await;
     assert_eq!(public.status, StatusCode::METHOD_NOT_ALLOWED);

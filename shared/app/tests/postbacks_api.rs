@@ -736,3 +736,41 @@ async fn an_oversized_body_is_413_whatever_it_holds() {
     assert_eq!(r.json["error"]["code"], "body_too_large");
     assert_nothing_stored(&pb).await;
 }
+
+/// A lookup by click is a keyed read: found on the first page, however many other conversions
+/// are newer (the index scan stops after 1,000 items a page).
+#[tokio::test]
+async fn conversions_by_click_are_a_keyed_read() {
+    let pb = pb();
+    let i = pb.integration("everad", json!({})).await;
+    let mine = click(&pb.state);
+    for eid in ["A-1", "A-2"] {
+        ok(
+            &pb,
+            &i,
+            &format!("oid={mine}&eid={eid}&status=pending"),
+            "created",
+        )
+        .await;
+    }
+    for n in 0..1_100 {
+        let other = click(&pb.state);
+        ok(
+            &pb,
+            &i,
+            &format!("oid={other}&eid=B-{n}&status=pending"),
+            "created",
+        )
+        .await;
+    }
+    let r = pb.get(&format!("/conversions?click={}", enc(&mine))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let items = r.json["items"].as_array().unwrap();
+    let mut eids: Vec<&str> = items
+        .iter()
+        .map(|c| c["transaction_id"].as_str().unwrap())
+        .collect();
+    eids.sort();
+    assert_eq!(eids, ["A-1", "A-2"], "{}", r.text);
+    assert_eq!(r.json["next_cursor"], Value::Null);
+}

@@ -15,6 +15,29 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// GSI1 partition of every conversion, sorted by creation time.
 pub const CONVERSIONS_INDEX_PK: &str = "CONVS";
 
+/// Links a click to its conversions: `CLICK#<click id>` / `CONV#<cv_id>`, beside the click's
+/// own items, so that a lookup by click is one keyed query. Click IDs longer than this (not
+/// ours: ours are far shorter) get no link and are not found by click.
+const MAX_LINKED_CLICK_LEN: usize = 512;
+
+fn click_link_key(click_id: &str, conversion_id: &str) -> Key {
+    Key::new(format!("CLICK#{click_id}"), format!("CONV#{conversion_id}"))
+}
+
+/// The link write when `next` has a click ID that `previous` did not.
+fn click_link(previous: Option<&Conversion>, next: &Conversion) -> Option<Write> {
+    let click = next.click_id.as_deref()?;
+    if click.len() > MAX_LINKED_CLICK_LEN
+        || previous.and_then(|p| p.click_id.as_deref()) == Some(click)
+    {
+        return None;
+    }
+    Some(Write::Put {
+        item: Item::new(click_link_key(click, &next.id), serde_json::json!({})),
+        when: Condition::Always,
+    })
+}
+
 pub fn conversion_key(id: &str) -> Key {
     Key::new(format!("CONV#{id}"), "META")
 }
@@ -85,6 +108,7 @@ impl Repo {
             Some(conversion),
             with.click_ttl_secs,
         ));
+        writes.extend(click_link(None, conversion));
         self.write_conversion(writes, with).await?;
         Ok(Conversion {
             version: 1,
@@ -117,6 +141,7 @@ impl Repo {
             Some(next),
             with.click_ttl_secs,
         ));
+        writes.extend(click_link(Some(current), next));
         self.write_conversion(writes, with).await?;
         Ok(Conversion {
             version,
@@ -136,6 +161,44 @@ impl Repo {
         self.items().write(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { index: 0 } => RepoError::Conflict,
             other => RepoError::Store(other),
+        })
+    }
+
+    /// The conversions of one click (one keyed query, then a read of each), newest first,
+    /// `limit` links a page; `next` continues with the links.
+    pub async fn conversions_of_click(
+        &self,
+        click_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<ConversionPage, RepoError> {
+        if click_id.len() > MAX_LINKED_CLICK_LEN {
+            return Ok(ConversionPage {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let page = self
+            .items()
+            .query(&Query {
+                sk_prefix: "CONV#".into(),
+                limit,
+                cursor,
+                ..Query::partition(format!("CLICK#{click_id}"))
+            })
+            .await?;
+        let reads = page
+            .items
+            .iter()
+            .filter_map(|link| link.key.sk.strip_prefix("CONV#"));
+        let mut items = Vec::new();
+        for read in futures::future::join_all(reads.map(|id| self.get_conversion(id))).await {
+            items.extend(read?);
+        }
+        items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(ConversionPage {
+            items,
+            next: page.next,
         })
     }
 
