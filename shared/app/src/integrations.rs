@@ -30,6 +30,7 @@ pub async fn create(
         ids::new_token(),
         chrono::Utc::now(),
     )?;
+    check_reachable(&state, &integration)?;
     let stored = state.repo.create_integration(&integration).await?;
     tracing::info!(id = %stored.id, network = %stored.network, "integration created");
     crate::schedule::reconcile(&state, &stored).await?;
@@ -88,12 +89,31 @@ pub async fn patch(
 ) -> Result<impl IntoResponse, ApiError> {
     let catalogue = state.catalogue;
     let stored = modify(&state, &id, |current| {
-        Ok(current.patch(catalogue, &body, chrono::Utc::now())?)
+        let next = current.patch(catalogue, &body, chrono::Utc::now())?;
+        check_reachable(&state, &next)?;
+        Ok(next)
     })
     .await?;
     tracing::info!(id = %stored.id, "integration updated");
     crate::schedule::reconcile(&state, &stored).await?;
     Ok(Json(stored.view()))
+}
+
+/// Refuses, at create and patch, a TUNE address that calls would refuse later (private and
+/// loopback addresses, user info, paths, ports), with the guard the TUNE client uses.
+fn check_reachable(state: &AppState, integration: &Integration) -> Result<(), ApiError> {
+    let Some(tune) = integration.tune() else {
+        return Ok(());
+    };
+    let network_id = affnet_tune::guard::normalize_network_id(&tune.network_id)
+        .map_err(|e| affnet_core::InputError::invalid("settings.network_id", e.to_string()))?;
+    affnet_tune::guard::endpoint(
+        &network_id,
+        &tune.api_domain,
+        state.config.allow_private_network,
+    )
+    .map_err(|e| affnet_core::InputError::invalid("settings.api_domain", e.to_string()))?;
+    Ok(())
 }
 
 pub async fn rotate_token(

@@ -489,3 +489,58 @@ async fn the_token_is_checked_before_405_on_management_paths() {
     let public = call(&router, "PUT", "/postback/01X", None).await;
     assert_eq!(public.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// With the SSRF guard strict (as deployed), an `api_domain` that could never be called is
+/// refused at create and at patch, naming the field; a public DNS name is accepted.
+#[tokio::test]
+async fn unreachable_api_domains_are_refused_at_create_and_patch() {
+    let state = sqlite_state(Config {
+        allow_private_network: false,
+        ..Config::for_tests()
+    });
+    let router = router::local(state);
+    let body = |domain: &str| {
+        json!({"network": "tune", "name": "T", "credentials": {"api_key": "k"},
+               "settings": {"network_id": "demo", "api_domain": domain}})
+    };
+    for bad in [
+        "127.0.0.1",
+        "10.0.0.8",
+        "169.254.169.254",
+        "[::1]",
+        "user:pw@api.example.com",
+        "api.example.com/path",
+        "api.example.com:8443",
+        "http://127.0.0.1:8080",
+    ] {
+        let r = call(&router, "POST", "/integrations", Some(body(bad))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], "settings.api_domain", "{bad}");
+    }
+    let r = call(&router, "GET", "/integrations", None).await;
+    assert_eq!(
+        r.json["items"].as_array().unwrap().len(),
+        0,
+        "nothing stored"
+    );
+    let ok = call(
+        &router,
+        "POST",
+        "/integrations",
+        Some(body("api.hasoffers.com")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    let id = ok.json["id"].as_str().unwrap();
+    let patch = json!({"settings": {"api_domain": "192.168.1.1"}});
+    let r = call(
+        &router,
+        "PATCH",
+        &format!("/integrations/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let kept = call(&router, "GET", &format!("/integrations/{id}"), None).await;
+    assert_eq!(kept.json["settings"]["api_domain"], "api.hasoffers.com");
+}

@@ -359,9 +359,29 @@ pub async fn dns_failure(store: Arc<dyn ItemStore>) {
 
 pub async fn unusable_settings(store: Arc<dyn ItemStore>) {
     let h = Harness::new(store).await;
-    let id = h
-        .integration(Mode::Network, json!({"network_id": "not a slug!"}))
+    // Create and patch refuse such a network id; one stored before that rule still exists.
+    let refused = h
+        .call(
+            "POST",
+            "/integrations",
+            Some(
+                json!({"network": "tune", "name": "T", "credentials": {"api_key": "k"},
+                        "settings": {"network_id": "not a slug!"}}),
+            ),
+        )
         .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json["error"]["field"], "settings.network_id");
+    let id = h.integration(Mode::Network, json!({})).await;
+    let mut stored = h.state.repo.get_integration(&id).await.unwrap().unwrap();
+    stored
+        .settings
+        .insert("network_id".into(), json!("not a slug!"));
+    h.state
+        .repo
+        .update_integration(&stored.retype().unwrap())
+        .await
+        .unwrap();
     let reply = test(&h, &id, None).await;
     let detail = failed(&reply, "settings", "invalid_config");
     assert!(detail.contains("network_id"), "{detail}");
