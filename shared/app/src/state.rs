@@ -14,6 +14,8 @@ pub struct AppState {
     pub scheduler: Arc<dyn crate::schedule::SyncScheduler>,
     /// Integrations recently read by the postback routes (see [`Config::integration_cache_secs`]).
     pub integration_cache: Arc<crate::postbacks::cache::IntegrationCache>,
+    /// How many refused postbacks' logs this process still keeps this hour.
+    pub refusal_budget: Arc<crate::postbacks::refusals::RefusalBudget>,
 }
 
 impl AppState {
@@ -24,6 +26,7 @@ impl AppState {
             config: Arc::new(config),
             scheduler: Arc::new(crate::schedule::NoScheduler),
             integration_cache: Arc::default(),
+            refusal_budget: Arc::default(),
         }
     }
 

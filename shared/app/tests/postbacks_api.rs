@@ -774,3 +774,48 @@ async fn conversions_by_click_are_a_keyed_read() {
     assert_eq!(eids, ["A-1", "A-2"], "{}", r.text);
     assert_eq!(r.json["next_cursor"], Value::Null);
 }
+
+/// Strangers who know an integration id cost bounded storage: 300 refused postbacks with a
+/// 60 KB query and a 16 KiB body each keep 20 excerpts (at most 1 KiB of query and of body)
+/// and one counter item, which counts all 300.
+#[tokio::test]
+async fn refused_postbacks_cost_bounded_storage() {
+    use affnet_store::ItemStore;
+    let pb = pb();
+    let i = pb.integration("everad", json!({})).await;
+    let filler = "q".repeat(60 * 1024);
+    let body = "b".repeat(16 * 1024 - 8);
+    for _ in 0..300 {
+        let uri = format!("/postback/{}?token=wrong&x={filler}", i.id);
+        let r = pb
+            .post(&uri, "application/x-www-form-urlencoded", body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    }
+    let page = pb
+        .state
+        .repo
+        .items()
+        .query(&affnet_store::Query {
+            limit: 1_000,
+            ..affnet_store::Query::partition(affnet_store::postback_logs::postback_logs_pk(&i.id))
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 20);
+    let bytes: usize = page.items.iter().map(|it| it.data.to_string().len()).sum();
+    assert!(bytes < 20 * 3 * 1024, "{bytes} bytes kept");
+    let counts = pb
+        .state
+        .repo
+        .items()
+        .get(&affnet_store::postback_logs::refused_counts_key(
+            &i.id,
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap()
+        .expect("counter item");
+    assert_eq!(counts.counters["refused.bad_token"], 300.into());
+    assert_nothing_stored(&pb).await;
+}

@@ -23,7 +23,39 @@ pub(crate) fn postback_log_write(log: &PostbackLog, expires_at: i64) -> Result<W
     })
 }
 
+/// Refusals counted per integration and hour, by reason (`refused.<reason>`).
+pub fn refused_counts_key(integration_id: &str, at: chrono::DateTime<chrono::Utc>) -> Key {
+    Key::new(
+        format!("INT#{integration_id}#REFUSED"),
+        at.format("%Y-%m-%dT%H").to_string(),
+    )
+}
+
 impl Repo {
+    /// Counts a refused postback in its integration's hourly refusal counters (reason:
+    /// `log.outcome`) and, when `keep` (the caller's sampling budget allows it), stores an
+    /// excerpt of it ([`PostbackLog::excerpt`]), both until `expires_at`, in one batch.
+    pub async fn record_refused_postback(
+        &self,
+        log: PostbackLog,
+        keep: bool,
+        expires_at: i64,
+    ) -> Result<(), RepoError> {
+        let mut writes = vec![Write::Add {
+            key: refused_counts_key(&log.integration_id, log.time),
+            deltas: vec![(
+                format!("refused.{}", log.outcome),
+                rust_decimal::Decimal::ONE,
+            )],
+            expires_at: Some(expires_at),
+        }];
+        if keep {
+            writes.push(postback_log_write(&log.excerpt(), expires_at)?);
+        }
+        self.items().write(writes).await?;
+        Ok(())
+    }
+
     /// Stores one log entry on its own (rejected postbacks).
     pub async fn put_postback_log(
         &self,

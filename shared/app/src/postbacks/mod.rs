@@ -8,6 +8,7 @@ pub mod cache;
 pub mod params;
 pub mod receive;
 pub mod record;
+pub mod refusals;
 pub mod reply;
 pub mod url;
 

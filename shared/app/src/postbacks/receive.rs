@@ -244,6 +244,10 @@ fn log_of(raw: &RawPostback, integration: &Integration, now: DateTime<Utc>) -> P
 /// Logs a refused postback. Best effort: the answer stays the rejection (a 4xx, or AlterCPA's
 /// 200 error) even when the log cannot be written, because a retry would not fix the postback
 /// and the log is diagnostics, not data.
+/// Refused postbacks' logs are kept at most this long (accepted ones: the configured TTL).
+pub const REFUSED_LOG_TTL_DAYS: u32 = 3;
+
+/// Logs a refused postback in bounded space (see [`super::refusals`]).
 async fn log_rejection(
     state: &AppState,
     log: PostbackLog,
@@ -251,14 +255,19 @@ async fn log_rejection(
     status: StatusCode,
     message: Option<String>,
 ) {
-    let expires = log.time.timestamp() + i64::from(state.config.postback_log_ttl_days) * 86_400;
+    let days = state.config.postback_log_ttl_days.min(REFUSED_LOG_TTL_DAYS);
+    let expires = log.time.timestamp() + i64::from(days) * 86_400;
     let log = PostbackLog {
         outcome: code.to_string(),
         http_status: status.as_u16(),
         message: message.map(|m| truncate(&m, 500)),
         ..log
     };
-    if let Err(e) = state.repo.put_postback_log(&log, expires).await {
-        tracing::warn!(integration = %log.integration_id, error = %e, "postback log not written");
+    let integration = log.integration_id.clone();
+    let keep = state
+        .refusal_budget
+        .take(&integration, code, log.time.timestamp());
+    if let Err(e) = state.repo.record_refused_postback(log, keep, expires).await {
+        tracing::warn!(%integration, error = %e, "postback log not written");
     }
 }
