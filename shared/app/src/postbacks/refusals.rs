@@ -13,10 +13,13 @@ pub const PER_HOUR: u32 = 20;
 /// existing integrations get here, so this is generous).
 const MAX_KEYS: usize = 50_000;
 
+/// (integration, reason) → entries logged this hour.
+type Used = HashMap<(String, String), u32>;
+
 #[derive(Default)]
 pub struct RefusalBudget {
-    /// (integration, reason) → entries logged in `hour`.
-    used: Mutex<(i64, HashMap<(String, String), u32>)>,
+    /// The hour (Unix hours) and what was used in it.
+    used: Mutex<(i64, Used)>,
 }
 
 impl RefusalBudget {
