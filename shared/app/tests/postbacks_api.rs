@@ -780,7 +780,6 @@ async fn conversions_by_click_are_a_keyed_read() {
 /// and one counter item, which counts all 300.
 #[tokio::test]
 async fn refused_postbacks_cost_bounded_storage() {
-    use affnet_store::ItemStore;
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
     let filler = "q".repeat(60 * 1024);
