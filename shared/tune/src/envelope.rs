@@ -5,7 +5,7 @@
 //! returned. Tolerated variants: the 2012 envelope without `httpStatus`/`errorMessage`; the
 //! top-level error with no `status` and `errors` as an object; `status` as `"1"`.
 
-use crate::error::{TuneError, classify_message, redact};
+use crate::error::{TuneError, classify_message, redact, redact_value};
 use serde_json::Value;
 
 /// Parses a body into `response.data` (`Value::Null` when absent), or a classified error.
@@ -14,7 +14,7 @@ pub fn parse_body(body: &[u8], secret: &str) -> Result<Value, TuneError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         TuneError::Malformed(format!(
             "body is not JSON ({e}); starts with {:?}",
-            preview(body)
+            preview(body, secret)
         ))
     })?;
     parse_value(value, secret)
@@ -36,7 +36,10 @@ pub fn parse_value(value: Value, secret: &str) -> Result<Value, TuneError> {
         _ => false,
     };
     if status_ok {
-        return Ok(response.remove("data").unwrap_or(Value::Null));
+        // Whatever TUNE (or a proxy before it) echoes, the key never leaves this crate.
+        let mut data = response.remove("data").unwrap_or(Value::Null);
+        redact_value(&mut data, secret);
+        return Ok(data);
     }
     let messages = error_messages(&response);
     if messages.is_empty() {
@@ -87,9 +90,11 @@ fn error_messages(response: &serde_json::Map<String, Value>) -> Vec<String> {
     out
 }
 
-fn preview(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(80)]);
-    text.chars().filter(|c| !c.is_control()).collect()
+/// The first 80 characters of a body that is not JSON, the key redacted from the whole body
+/// first (so a cut cannot leave part of it).
+fn preview(body: &[u8], secret: &str) -> String {
+    let text = redact(&String::from_utf8_lossy(body), secret);
+    text.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// A find-style result: rows keyed by id, with the paging numbers when TUNE sent them.
