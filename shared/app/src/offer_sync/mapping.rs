@@ -249,6 +249,22 @@ mod tests {
     }
 
     #[test]
+    fn the_prefix_is_joined_with_one_space() {
+        for prefix in ["[A]", "[A] ", " [A]  "] {
+            let ctx = MapContext {
+                prefix: prefix.into(),
+                ..ctx()
+            };
+            assert_eq!(ctx.map(&remote()).unwrap().name, "[A] Shop", "{prefix:?}");
+        }
+        let none = MapContext {
+            prefix: String::new(),
+            ..ctx()
+        };
+        assert_eq!(none.map(&remote()).unwrap().name, "Shop");
+    }
+
+    #[test]
     fn tracking_urls() {
         assert_eq!(
             tracking_url("https://a.example/").unwrap(),
