@@ -3,25 +3,50 @@
 
 use affnet_app::{AppState, Config, router, telemetry};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     telemetry::init_local();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Startup failures go to stderr, apart from the log lines on stdout.
+            eprintln!("affnet-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::var("AFFNET_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let data_dir =
         PathBuf::from(std::env::var("AFFNET_DATA_DIR").unwrap_or_else(|_| ".affnet".into()));
-    std::fs::create_dir_all(&data_dir)?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {} ({e}); AFFNET_DATA_DIR sets it",
+            data_dir.display()
+        )
+    })?;
+    let data_dir = std::path::absolute(&data_dir)?;
+    // Held until the process ends: one server per data directory.
+    let _lock = lock_data_dir(&data_dir)?;
+    tracing::info!(data_dir = %data_dir.display(), "data directory");
     let config = match std::env::var("AFFNET_CLICK_SECRET") {
         Ok(_) => Config::from_env()?,
         Err(_) => Config::from_env_with_click_secret(&local_click_secret(&data_dir)?)?,
     };
     let db = data_dir.join("affnet.db");
     let store = Arc::new(affnet_store::SqliteStore::open(&db)?);
+    // Bind before anything starts running, so a busy port fails fast.
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| bind_error(&listen, &e))?;
     if config.admin_token.is_none() {
         tracing::warn!(
             "AFFNET_ADMIN_TOKEN is not set: the management API is open to anyone who can reach {listen}"
@@ -31,21 +56,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scheduler = affnet_app::schedule_local::LocalScheduler::new();
     let state = AppState::new(store, config).with_scheduler(scheduler.clone());
     scheduler.start(state.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(addr = %listener.local_addr()?, store = %db.display(), "affnet local server listening");
     axum::serve(
         listener,
         router::local(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// What a failed bind means, with the address and how to change it.
+fn bind_error(listen: &str, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (another affnet-local, or another program)".to_string()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "the address is not one of this machine's".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges)".to_string()
+        }
+        _ => e.to_string(),
+    };
+    format!(
+        "cannot listen on {listen}: {why}; set AFFNET_LISTEN to another address, e.g. AFFNET_LISTEN=127.0.0.1:3001"
+    )
+}
+
+/// Takes the data directory's lock file (an advisory OS lock, released when the process ends,
+/// however it ends): a second server on the same store is refused instead of sharing it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, String> {
+    use fs4::FileExt;
+    let path = data_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the lock file {} ({e})", path.display()))?;
+    match FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(format!(
+            "the data directory {} is in use by another affnet-local (it holds {}); stop that server, or set AFFNET_DATA_DIR to another directory",
+            data_dir.display(),
+            path.display()
+        )),
+        Err(e) => Err(format!("cannot lock {} ({e})", path.display())),
+    }
+}
+
 /// The click secret of a local installation: made once, kept in the data directory (readable by
 /// its owner only), so click IDs stay valid across restarts.
-fn local_click_secret(data_dir: &std::path::Path) -> std::io::Result<String> {
+fn local_click_secret(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("click-secret");
     match std::fs::read_to_string(&path) {
         Ok(secret) => Ok(secret.trim().to_string()),
@@ -63,18 +129,27 @@ fn local_click_secret(data_dir: &std::path::Path) -> std::io::Result<String> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal right after the "listening" line still stops cleanly.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+    let wait = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = term.recv() => {},
+            }
         }
-    }
+    };
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing requests in flight");
+    let wait = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        wait.await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }

@@ -5,7 +5,8 @@
 //! `integration` (active or not: inactive ones are tested anyway), `settings` (the client can
 //! be built), `connection` (DNS, TCP, TLS, timeout, TUNE's servers), `authentication` (key,
 //! network id, API access, IP whitelist), `offers` (how many the key sees), and `query` when
-//! the body asks for a read-only "Test Query" (seed 001). The API key is never returned.
+//! the body asks for a read-only "Test Query" (one TUNE call with the `target`, `method` and
+//! `params` given, refused unless the method only reads). The API key is never returned.
 
 use crate::error::ApiError;
 use crate::http::OptionalJsonBody;
@@ -306,8 +307,9 @@ fn failed_check(integration: &Integration, error: &TuneError) -> Check {
     }
 }
 
-/// The failed check, its code and an actionable message for a TUNE error (seed 000's
-/// troubleshooting: credentials, network ID, API access; plus the transport failures).
+/// The failed check, its code and an actionable message for a TUNE error (what TUNE's own
+/// troubleshooting says to check: the API credentials, the network ID matching the account, API
+/// access enabled in TUNE; plus the transport failures).
 pub fn diagnose(
     integration: &Integration,
     error: &TuneError,

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::IntoResponse;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::json;
 
 const FILTERS: &[&str] = &["integration", "status", "click", "offer", "from", "to"];
 
@@ -59,9 +58,7 @@ pub async fn list(
                 .await?
         }
     };
-    Ok(Json(
-        json!({ "items": page.items, "next_cursor": page.next }),
-    ))
+    Ok(crate::http::page_body(page.items, page.next))
 }
 
 /// RFC 3339, or a day (`YYYY-MM-DD`: its first instant for `from`, its last for `to`).

@@ -135,7 +135,8 @@ pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Pagin
                         InputError::out_of_range("limit", "`limit` must be between 1 and 100")
                     })?;
             }
-            "cursor" => cursor = Some(value).filter(|c| !c.is_empty()),
+            "cursor" if value.is_empty() => {}
+            "cursor" => cursor = Some(decode_cursor(&value)?),
             other if filters.contains(&other) => {
                 found.insert(key, value);
             }
@@ -159,6 +160,33 @@ pub fn page_params_with(query: Option<String>, filters: &[&str]) -> Result<Pagin
         cursor,
         filters: found,
     })
+}
+
+/// A list page's body: its items and `next_cursor`, the store's cursor as an opaque URL-safe
+/// string (base64url without padding) that goes back into `?cursor=` as is; `null` on the last
+/// page. [`page_params_with`] decodes it.
+pub fn page_body(
+    items: impl serde::Serialize,
+    next: Option<String>,
+) -> axum::Json<serde_json::Value> {
+    use base64::Engine;
+    let next = next.map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c));
+    axum::Json(serde_json::json!({ "items": items, "next_cursor": next }))
+}
+
+fn decode_cursor(value: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            affnet_core::InputError::invalid(
+                "cursor",
+                "`cursor` is not a cursor this API gave: pass back a `next_cursor` unchanged",
+            )
+            .into()
+        })
 }
 
 /// Like [`JsonBody`], but an empty body is allowed (`None`): for actions whose options are all

@@ -47,7 +47,7 @@ pub async fn list(
         .list_integrations(paging.limit, paging.cursor)
         .await?;
     let items: Vec<_> = items.iter().map(Integration::view).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(crate::http::page_body(items, next))
 }
 
 pub async fn load(state: &AppState, id: &str) -> Result<Integration, ApiError> {

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
     body.as_object()
@@ -70,7 +70,7 @@ pub async fn list(
         .repo
         .list_offers(integration, paging.limit, paging.cursor)
         .await?;
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(crate::http::page_body(items, next))
 }
 
 pub async fn patch(

@@ -382,6 +382,47 @@ async fn list_is_paginated() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn cursors_are_opaque_url_safe_and_checked() {
+    let (router, _) = app();
+    for i in 0..2 {
+        let mut body = tune_body();
+        body["name"] = json!(format!("account {i}"));
+        call(&router, "POST", "/integrations", Some(body)).await;
+    }
+    let first = call(&router, "GET", "/integrations?limit=1", None).await;
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_string();
+    assert!(
+        !cursor.is_empty()
+            && cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "not URL-safe: {cursor}"
+    );
+    // Pasted as is, without URL-encoding.
+    let second = call(
+        &router,
+        "GET",
+        &format!("/integrations?limit=1&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_eq!(second.json["items"][0]["name"], "account 1");
+    assert_eq!(second.json["next_cursor"], Value::Null);
+
+    for bad in ["not*base64", "%5B%22x%22%5D", "_w"] {
+        let reply = call(&router, "GET", &format!("/integrations?cursor={bad}"), None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["error"]["field"], "cursor", "{}", reply.text);
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

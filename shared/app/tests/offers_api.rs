@@ -85,6 +85,47 @@ async fn create_get_list_and_patch_offers() {
 }
 
 #[tokio::test]
+async fn leadbit_stream_hash_has_four_characters() {
+    let (router, _, leadbit) = setup().await;
+    for (hash, ok) in [
+        ("toolong", false),
+        ("Ab3", false),
+        ("", false),
+        ("Ab3x", true),
+    ] {
+        let mut body = offer(&leadbit);
+        body["params"] = json!({"leadbit": hash, "leadsite": "keto.example"});
+        let reply = call(&router, "POST", "/offers", Some(body)).await;
+        if ok {
+            assert_eq!(reply.status, StatusCode::CREATED, "{hash}: {}", reply.text);
+            continue;
+        }
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{hash}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["error"]["field"], "params.leadbit");
+        let message = reply.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("exactly 4 characters") && message.contains("four characters"),
+            "{message}"
+        );
+    }
+    // The catalogue says the same.
+    let networks = call(&router, "GET", "/networks", None).await;
+    let lb = networks.json["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["slug"] == "leadbit")
+        .unwrap();
+    assert_eq!(lb["params"][0]["key"], "leadbit");
+    assert_eq!(lb["params"][0]["length"], 4);
+}
+
+#[tokio::test]
 async fn invalid_offers_are_refused_and_nothing_is_stored() {
     let (router, tune, leadbit) = setup().await;
     let with = |field: &str, value: Value| {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 const COMMENT: &str = "Client confirmed by phone, delivery Friday";
 
-/// Words a network sends in its `{status}` macro, with what they must become. From the
-/// reference's per-network vocabularies (cpa-networks.md §3).
+/// Words a network sends in its `{status}` macro, with what they must become: each network's
+/// status vocabulary, as its `status_map` in shared/core/catalogue/networks.toml states it.
 fn words(slug: &str) -> Vec<(&'static str, &'static str)> {
     match slug {
         "zcpa" => vec![

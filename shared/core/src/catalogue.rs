@@ -122,6 +122,10 @@ pub struct OfferParam {
     pub meaning: String,
     #[serde(default = "yes")]
     pub required: bool,
+    /// The exact length in characters, where the seed states one (LeadBit's stream hash: "four
+    /// characters"); otherwise 1 to 512.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -294,7 +294,7 @@ fn check_params(network: &Network, value: &Value) -> Result<BTreeMap<String, Str
     let mut out = BTreeMap::new();
     for (key, value) in map {
         let field = format!("params.{key}");
-        if !network.params.iter().any(|p| &p.key == key) {
+        let Some(spec) = network.params.iter().find(|p| &p.key == key) else {
             let known: Vec<&str> = network.params.iter().map(|p| p.key.as_str()).collect();
             return Err(InputError::new(
                 "unknown_field",
@@ -309,13 +309,23 @@ fn check_params(network: &Network, value: &Value) -> Result<BTreeMap<String, Str
                     }
                 ),
             ));
-        }
+        };
         let text = match value {
             Value::String(s) => s.trim().to_string(),
             Value::Number(n) => n.to_string(),
             _ => return Err(InputError::wrong_type(&field, "a string")),
         };
-        if text.is_empty() || text.len() > 512 {
+        if let Some(length) = spec.length {
+            if text.chars().count() != length {
+                return Err(InputError::out_of_range(
+                    &field,
+                    format!(
+                        "`{field}` must have exactly {length} characters: {}",
+                        spec.meaning
+                    ),
+                ));
+            }
+        } else if text.is_empty() || text.len() > 512 {
             return Err(InputError::out_of_range(
                 &field,
                 format!("`{field}` must have 1 to 512 characters"),

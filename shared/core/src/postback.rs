@@ -14,7 +14,8 @@
 //! parameter given twice must have the same value both times ([`PostbackError::Conflicting`]);
 //! the status overrides may repeat and then add up.
 //!
-//! **CPA networks** (AlterCPA's `/api/sale/status.json` contract, reference §1.2):
+//! **CPA networks** (AlterCPA's `/api/sale/status.json` contract, the one the tails of
+//! shared/core/tests/seeds/003_3607e5466890b13a.txt are written for):
 //!
 //! | name | meaning |
 //! |---|---|
@@ -29,7 +30,7 @@
 //! One of `oid` and `eid` is required. Without `oid`, an `eid` that verifies as one of our click
 //! IDs is used as the click (MonadLead's tail sends `eid={click_id}`).
 //!
-//! **TUNE** (its postback macros, reference §4.2), with generic aliases for trackers' URLs; when
+//! **TUNE** (its postback URL macros: `{aff_click_id}`, `{transaction_id}`, `{goal_id}`...), with generic aliases for trackers' URLs; when
 //! both are present the TUNE name wins:
 //!
 //! | name | alias | meaning |
@@ -96,7 +97,7 @@ pub const MAX_VALUE_LEN: usize = 2_048;
 pub const MAX_PARAMS: usize = 100;
 /// Longest identity key; longer ones are hashed.
 pub const MAX_IDENTITY_LEN: usize = 256;
-/// `reason` meaning a duplicate order (reference §1.4).
+/// `reason` meaning a duplicate order (AlterCPA's cancel reason 7).
 pub const REASON_DUPLICATE: u32 = 7;
 
 /// What one postback means.
@@ -240,7 +241,7 @@ impl PostbackError {
     }
 }
 
-/// The default dictionary: status words networks send, lower case (reference §1.3, plus TUNE's
+/// The default dictionary: status words networks send, lower case (AlterCPA's words, plus TUNE's
 /// `approved`/`pending`/`rejected`). Numeric and one-letter codes differ between networks and
 /// live in each network's `status_map`. `reject` is trash (LeadBit, Shakes: "invalid"), unlike
 /// `rejected`; networks where it means cancel say so in their map (TerraLeads).

@@ -1,4 +1,5 @@
-//! Postbacks as the seed's networks send them: each tail of seed 003, with realistic values.
+//! Postbacks as the seed's networks send them: each tail of
+//! shared/core/tests/seeds/003_3607e5466890b13a.txt, with realistic values.
 
 use super::*;
 use crate::catalogue::Catalogue;

@@ -1,4 +1,4 @@
-//! The TUNE response envelope (reference §2).
+//! The TUNE response envelope.
 //!
 //! `{"request": <echo>, "response": {"status": 1|-1, "httpStatus": .., "data": .., "errors": [..],
 //! "errorMessage": ..}}`. The request echo contains the API key: it is never read, logged or

@@ -1,7 +1,8 @@
 //! Errors, classified so a connection test can tell the user exactly what is wrong.
 //!
 //! TUNE answers almost every failure with HTTP 200 and an in-band message, and the exact wording
-//! of several messages is not documented (see the reference, §2.3 and §7). [`classify_message`]
+//! of several messages is not documented (an invalid key or a non-whitelisted IP, for example).
+//! [`classify_message`]
 //! therefore matches case-insensitive substrings and every variant keeps TUNE's own text.
 //!
 //! No message ever contains the API key: TUNE's texts pass through [`redact`] first.

@@ -35,7 +35,8 @@ pub fn key_for(mode: Mode) -> &'static str {
     }
 }
 
-/// JSON fixtures: offers, pages, envelopes and every error shape of the reference (§2).
+/// JSON fixtures: offers, pages, envelopes and every error shape TUNE answers with (HTTP 200
+/// with `status: -1` and `errors`/`errorMessage`, and transport-level 5xx).
 pub mod fixtures {
     use super::*;
 
@@ -44,10 +45,10 @@ pub mod fixtures {
     pub const NETWORK_ID_INVALID_MESSAGE: &str = "Network id is not valid";
     /// TUNE's documented wording for a disabled affiliate API.
     pub const AFFILIATE_API_DISABLED_MESSAGE: &str = "Affiliate API feature is disabled";
-    /// Guessed wording (the real text is unknown, reference §7).
+    /// Guessed wording: TUNE does not document this text.
     pub const IP_NOT_WHITELISTED_MESSAGE: &str =
         "IP address 203.0.113.7 is not whitelisted for API access";
-    /// Guessed wording (the real text is unknown, reference §7).
+    /// Guessed wording: TUNE does not document this text.
     pub const INVALID_API_KEY_MESSAGE: &str = "Invalid api_key";
 
     /// A network-API Offer object with TUNE's string-typed fields.

@@ -1,4 +1,5 @@
-//! Mapping TUNE offer rows to the neutral [`RemoteOffer`] (reference §3.1, §3.3).
+//! Mapping TUNE offer rows (`Offer::findAll` in network mode, `Affiliate_Offer::findMyApprovedOffers`
+//! in affiliate mode) to the neutral [`RemoteOffer`].
 //!
 //! TUNE sends almost every scalar as a string (`"15.00000"`, `"0"`/`"1"`), sometimes as a number.
 //! Money is parsed straight from the text into [`Decimal`]; never through `f64`.

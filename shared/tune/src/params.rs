@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-/// Filter operators other than equality (reference §1.3).
+/// Filter operators other than equality: `filters[field][OPERATOR]=value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
     NotEqualTo,
@@ -97,7 +97,8 @@ impl Params {
         self.raw(format!("filters[{field}][{}]", op.as_str()), value)
     }
 
-    /// `filters[OR][field]=value` (OR between different fields; see reference §1.3 caveat).
+    /// `filters[OR][field]=value` (OR between different fields only:
+    /// TUNE cannot OR two conditions on one field this way).
     pub fn filter_or(self, field: &str, value: &str) -> Self {
         self.raw(format!("filters[OR][{field}]"), value)
     }
@@ -154,7 +155,7 @@ impl Params {
     /// `{"fields":["id","name"],"filters":{"status":["active","paused"]},"limit":5}` becomes
     /// `fields[]=id&fields[]=name&filters[status][]=active&filters[status][]=paused&limit=5`.
     /// Arrays of scalars become `key[]`; `true`/`false` become `1`/`0`; `null` is refused
-    /// (TUNE receives it as the string "null", reference §1.3); so are arrays of objects
+    /// (TUNE would receive it as the string "null"); so are arrays of objects
     /// (indexed arrays are not used by read-only TUNE calls).
     pub fn from_json(value: &Value) -> Result<Params, String> {
         let mut params = Params::new();

@@ -274,5 +274,5 @@ pub async fn sync_logs(
         .list_sync_logs(&id, paging.limit, paging.cursor)
         .await?;
     let items: Vec<Value> = logs.iter().map(|l| log_view(&state, l)).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(crate::http::page_body(items, next))
 }

@@ -1,4 +1,5 @@
-//! TUNE offer → affnet offer, exactly seed 000's table:
+//! TUNE offer → affnet offer, exactly the field table of TUNE's integration guide ("What Syncs",
+//! also in the README):
 //!
 //! | TUNE | affnet |
 //! |---|---|
@@ -11,7 +12,7 @@
 //!
 //! plus `currency` (TUNE's, or the integration's `default_currency` when TUNE sends none) and
 //! `remote_id`. `aff_click_id` is the click parameter TUNE recommends for unique values and
-//! returns in postbacks as `{aff_click_id}` (reference §4.1), so postbacks find the click.
+//! returns in postbacks as the `{aff_click_id}` macro, so postbacks find the click.
 //!
 //! The fingerprint digests every mapped field: equal fingerprints mean nothing to write.
 
@@ -171,7 +172,7 @@ impl MappedOffer {
     }
 
     /// Writes these fields over a stored offer. A payout change is kept in the offer's history
-    /// (source `sync`): the seed's "revenue sync".
+    /// (source `sync`): automatic payout updates ("revenue sync").
     pub fn apply_to(&self, offer: &mut Offer, now: chrono::DateTime<chrono::Utc>) {
         offer.set_payout(self.payout, "sync", now);
         offer.currency = self.currency.clone();
@@ -240,6 +241,22 @@ mod tests {
         assert_eq!(paused.status, OfferStatus::Paused);
         assert_ne!(paused.fingerprint(), m.fingerprint());
         assert_eq!(m.fingerprint(), ctx().map(&remote()).unwrap().fingerprint());
+    }
+
+    #[test]
+    fn the_prefix_is_joined_with_one_space() {
+        for prefix in ["[A]", "[A] ", " [A]  "] {
+            let ctx = MapContext {
+                prefix: prefix.into(),
+                ..ctx()
+            };
+            assert_eq!(ctx.map(&remote()).unwrap().name, "[A] Shop", "{prefix:?}");
+        }
+        let none = MapContext {
+            prefix: String::new(),
+            ..ctx()
+        };
+        assert_eq!(none.map(&remote()).unwrap().name, "Shop");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Offer sync from TUNE: by hand (`POST /integrations/{id}/sync`) and on schedules.
 //!
-//! * [`mapping`]: TUNE offer → affnet offer (seed 000's table) and the change fingerprint.
+//! * [`mapping`]: TUNE offer → affnet offer (the field table in its module docs, also the
+//!   README's "What syncs") and the change fingerprint.
 //! * [`run`]: one run: lease, streamed pages, writes only for changes, vanished offers paused.
 //! * `write`: the writes of one offer (create, update on change, pause).
 //! * [`scheduled`]: what a schedule's invocation does with an integration id.

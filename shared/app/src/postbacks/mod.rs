@@ -22,7 +22,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use params::RawPostback;
 use receive::Dialect;
-use serde_json::json;
 
 /// `GET|POST /postback/{integration_id}?token=...`
 pub async fn receive(
@@ -79,5 +78,5 @@ pub async fn list_logs(
         .repo
         .list_postback_logs(&id, paging.limit, paging.cursor)
         .await?;
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(crate::http::page_body(items, next))
 }
