@@ -187,6 +187,11 @@ pub fn test_client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(OneAtATime { http })
+        // Waiting for the one connection reads as a stalled stream to the SDK; the reqwest
+        // timeout above bounds each request instead.
+        .stalled_stream_protection(
+            aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+        )
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "affnet-test"))
