@@ -1,9 +1,10 @@
 //! `affnet-local`: the whole product on one socket, over the embedded store. The routers are the
 //! very ones the Lambda functions serve.
 
+use affnet_app::config::{ConfigError, LocalConfig};
 use affnet_app::{AppState, Config, router, telemetry};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,9 +25,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = std::env::var("AFFNET_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let data_dir =
-        PathBuf::from(std::env::var("AFFNET_DATA_DIR").unwrap_or_else(|_| ".affnet".into()));
+    let LocalConfig { listen, data_dir } = LocalConfig::from_env();
     std::fs::create_dir_all(&data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {} ({e}); AFFNET_DATA_DIR sets it",
@@ -37,10 +36,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Held until the process ends: one server per data directory.
     let _lock = lock_data_dir(&data_dir)?;
     tracing::info!(data_dir = %data_dir.display(), "data directory");
-    let config = match std::env::var("AFFNET_CLICK_SECRET") {
-        Ok(_) => Config::from_env()?,
-        Err(_) => Config::from_env_with_click_secret(&local_click_secret(&data_dir)?)?,
-    };
+    let config = Config::from_env_or(|| {
+        local_click_secret(&data_dir).map_err(|e| {
+            ConfigError(format!(
+                "the local click secret in {} ({e})",
+                data_dir.display()
+            ))
+        })
+    })?;
     let db = data_dir.join("affnet.db");
     let store = Arc::new(affnet_store::SqliteStore::open(&db)?);
     // Bind before anything starts running, so a busy port fails fast.

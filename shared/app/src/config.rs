@@ -26,6 +26,28 @@ pub struct Config {
     pub integration_cache_secs: u64,
     /// What only the AWS host uses.
     pub aws: AwsConfig,
+    /// What only the local server uses.
+    pub local: LocalConfig,
+}
+
+/// The local server's address and data directory.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// `AFFNET_LISTEN`, default `127.0.0.1:3000`.
+    pub listen: String,
+    /// `AFFNET_DATA_DIR`, default `./.affnet` (as given: the server logs it made absolute).
+    pub data_dir: std::path::PathBuf,
+}
+
+impl LocalConfig {
+    pub fn from_env() -> LocalConfig {
+        LocalConfig {
+            listen: env_text("AFFNET_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into()),
+            data_dir: env_text("AFFNET_DATA_DIR")
+                .unwrap_or_else(|| ".affnet".into())
+                .into(),
+        }
+    }
 }
 
 /// The AWS host's names (template.yaml sets them on each function).
@@ -53,10 +75,22 @@ pub const DEFAULT_INTEGRATION_CACHE_SECS: u64 = 10;
 impl Config {
     /// The configuration from the environment; `AFFNET_CLICK_SECRET` is required.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let secret = std::env::var("AFFNET_CLICK_SECRET").map_err(|_| {
-            ConfigError("AFFNET_CLICK_SECRET is not set (at least 16 random bytes)".into())
-        })?;
-        Config::from_env_with_click_secret(&secret)
+        Config::from_env_or(|| {
+            Err(ConfigError(
+                "AFFNET_CLICK_SECRET is not set (at least 16 random bytes)".into(),
+            ))
+        })
+    }
+
+    /// Like [`Config::from_env`]; without `AFFNET_CLICK_SECRET`, the secret comes from
+    /// `fallback` (the local server keeps one in its data directory).
+    pub fn from_env_or(
+        fallback: impl FnOnce() -> Result<String, ConfigError>,
+    ) -> Result<Config, ConfigError> {
+        match std::env::var("AFFNET_CLICK_SECRET") {
+            Ok(secret) => Config::from_env_with_click_secret(&secret),
+            Err(_) => Config::from_env_with_click_secret(&fallback()?),
+        }
     }
 
     /// Like [`Config::from_env`], with the click secret given (the local server keeps one in its
@@ -96,6 +130,7 @@ impl Config {
                 sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
                 scheduler_role_arn: env_text(crate::schedule_aws::ROLE_ARN_VAR),
             },
+            local: LocalConfig::from_env(),
         })
     }
 
@@ -113,6 +148,10 @@ impl Config {
             aws: AwsConfig {
                 table: DEFAULT_TABLE.to_string(),
                 ..AwsConfig::default()
+            },
+            local: LocalConfig {
+                listen: "127.0.0.1:0".into(),
+                data_dir: ".affnet".into(),
             },
         }
     }
