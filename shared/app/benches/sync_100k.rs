@@ -5,7 +5,8 @@
 //!
 //! The mock server runs in a child process (this binary with `--serve-mock`), so the peak
 //! memory reported (VmHWM of this process) is the sync's own: runtime, client, store, and the
-//! remote ids it remembers. Store writes are counted by a decorator around the store.
+//! remote ids it remembers. Store writes are counted by a decorator around the store. Resident
+//! memory is also shown split into anonymous (RssAnon) and mapped-file (RssFile) pages.
 
 use affnet_app::offer_sync::{SyncRequest, run_sync};
 use affnet_app::{AppState, Config};
@@ -136,11 +137,13 @@ fn report(what: &str, log: &SyncLog, took: std::time::Duration, store: &Counting
         c.skipped,
     );
     println!(
-        "  store: {} write batches, items written by kind {:?}, {} reads; VmHWM so far {}; CPU time of this process so far {:.1} s",
+        "  store: {} write batches, items written by kind {:?}, {} reads; VmHWM so far {} (now RssAnon {}, RssFile {}); CPU time of this process so far {:.1} s",
         store.batches(),
         store.written(),
         store.reads(),
         status("VmHWM"),
+        status("RssAnon"),
+        status("RssFile"),
         cpu_seconds(),
     );
 }
@@ -160,7 +163,8 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0 // USER_HZ is 100 on Linux
 }
 
-/// A line of /proc/self/status (`VmHWM`, `VmRSS`), e.g. "41236 kB".
+/// A line of /proc/self/status (`VmHWM`, `VmRSS`, `RssAnon`: heap and stacks, `RssFile`: mapped
+/// files, the database's memory-mapped pages among them), e.g. "41236 kB".
 fn status(key: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()

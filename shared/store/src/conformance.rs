@@ -2,6 +2,10 @@
 //!
 //! An adapter's test file calls [`conformance_suite!`](crate::conformance_suite) with an async
 //! expression that yields a fresh, empty `Arc<dyn ItemStore>`; each case gets its own store.
+//!
+//! A case is a `pub async fn NAME(store: Arc<dyn ItemStore>)` of this file. The suite also
+//! expands to a test, `conformance_suite_lists_every_case`, that fails if a case of this file is
+//! missing from the macro's list (it would otherwise never run, and being `pub`, nothing warns).
 
 use crate::port::{Condition, Index, Item, ItemStore, Key, Query, StoreError, Write};
 use crate::repo::{Repo, RepoError};
@@ -39,7 +43,38 @@ macro_rules! conformance_suite {
                 $crate::conformance::$case(store).await;
             }
         )*
+
+        #[test]
+        fn conformance_suite_lists_every_case() {
+            $crate::conformance::assert_lists_every_case(&[$(stringify!($case)),*]);
+        }
     };
+}
+
+/// This file's source, where the cases are found.
+const SOURCE: &str = include_str!("conformance.rs");
+
+/// The names of the cases in [`SOURCE`]: every `pub async fn` taking the store.
+fn cases_in_source() -> Vec<&'static str> {
+    SOURCE
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub async fn "))
+        .filter_map(|rest| rest.split_once("(store: Arc<dyn ItemStore>)"))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Panics unless `listed` (the suite macro's list) names every case of this file, once.
+pub fn assert_lists_every_case(listed: &[&str]) {
+    let mut listed = listed.to_vec();
+    listed.sort_unstable();
+    let mut cases = cases_in_source();
+    cases.sort_unstable();
+    assert!(!cases.is_empty(), "no conformance case found in the source");
+    assert_eq!(
+        listed, cases,
+        "conformance_suite! must list exactly the cases of conformance.rs (left: listed, right: defined)"
+    );
 }
 
 fn integration(id: &str, name: &str) -> Integration {

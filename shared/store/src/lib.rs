@@ -1,10 +1,16 @@
 //! affnet storage: the item-store port, its adapters and the typed repositories.
+//!
+//! Test support (the conformance suite, moto-backed stores, fault and counting decorators) is
+//! behind the `testing` feature: other crates enable it in their dev-dependencies only.
 
 pub mod clicks;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod conversions;
+#[cfg(feature = "testing")]
 pub mod counting;
 pub mod dynamo;
+#[cfg(feature = "testing")]
 pub mod faults;
 pub mod offers;
 pub mod port;
@@ -13,6 +19,7 @@ pub mod repo;
 pub mod reports;
 pub mod sqlite;
 pub mod sync;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod totals;
 

@@ -2,7 +2,6 @@
 //! [`click_suite!`] with an async expression giving a fresh `Arc<dyn ItemStore>`.
 //!
 //! Every case drives the real router over that store, wrapped to count and to fail on demand.
-#![allow(dead_code)]
 
 pub mod clicks;
 pub mod reports;
@@ -81,6 +80,8 @@ pub struct Env {
     pub router: Router,
     pub state: AppState,
     pub counting: Arc<CountingStore>,
+    /// Read by the fault tests of `clicks_api` only (not by the suite's cases).
+    #[allow(dead_code)]
     pub faults: Arc<FaultyStore>,
     pub integration: String,
 }

@@ -1,6 +1,5 @@
 //! Concurrency and fault cases, written once and run on every store: each test file calls
 //! [`postback_suite!`] with an async expression giving a fresh `Arc<dyn ItemStore>`.
-#![allow(dead_code)]
 
 use crate::pb_support::{Pb, click, nonzero};
 use affnet_core::Integration;

@@ -3,7 +3,6 @@
 //!
 //! Every case gets its own mock TUNE server (wiremock on 127.0.0.1), its own store wrapped in
 //! a write-counting decorator, and a recording scheduler.
-#![allow(dead_code)]
 
 pub mod connection;
 pub mod sync;
