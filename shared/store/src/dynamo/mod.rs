@@ -149,23 +149,6 @@ impl DynamoStore {
         }
     }
 
-    /// The store on the table named by `AFFNET_TABLE` (default `affnet`), with the standard AWS
-    /// configuration chain (region, credentials, `AWS_ENDPOINT_URL`, ...).
-    pub async fn from_env() -> DynamoStore {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        DynamoStore::from_config(&config)
-    }
-
-    /// The store on the table named by `AFFNET_TABLE` (default `affnet`) with an already loaded
-    /// AWS configuration, so a host loads it once for all its clients.
-    pub fn from_config(config: &aws_config::SdkConfig) -> DynamoStore {
-        let table = std::env::var("AFFNET_TABLE")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "affnet".to_string());
-        DynamoStore::new(Client::new(config), table)
-    }
-
     /// The client this store uses (its requests are counted).
     pub fn client(&self) -> &Client {
         &self.client
