@@ -38,7 +38,10 @@ fn forms(secret: &str) -> Vec<String> {
     vec![
         secret.to_string(),
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-        serde_json::to_string(secret).unwrap().trim_matches('"').to_string(),
+        serde_json::to_string(secret)
+            .unwrap()
+            .trim_matches('"')
+            .to_string(),
     ]
 }
 
@@ -58,8 +61,11 @@ async fn no_credential_or_token_is_ever_logged() {
     let app = router::local(state);
     let tune = MockTune::start().await;
     tune.mount_advertisers(&[("100", "Acme")]).await;
-    tune.mount_offers(Mode::Network, (1..=3).map(fixtures::network_offer_row).collect())
-        .await;
+    tune.mount_offers(
+        Mode::Network,
+        (1..=3).map(fixtures::network_offer_row).collect(),
+    )
+    .await;
 
     // A TUNE integration: created, tested, listed, synced, its key replaced.
     let tune_key = key_for(Mode::Network);
@@ -67,8 +73,10 @@ async fn no_credential_or_token_is_ever_logged() {
         &app,
         "POST",
         "/integrations",
-        Some(json!({"network": "tune", "name": "T", "credentials": {"api_key": tune_key},
-                    "settings": {"network_id": "demo", "api_domain": tune.uri()}})),
+        Some(
+            json!({"network": "tune", "name": "T", "credentials": {"api_key": tune_key},
+                    "settings": {"network_id": "demo", "api_domain": tune.uri()}}),
+        ),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
@@ -76,7 +84,13 @@ async fn no_credential_or_token_is_ever_logged() {
     let tune_token = created.json["postback_token"].as_str().unwrap().to_string();
     let tested = call(&app, "POST", &format!("/integrations/{id}/test"), None).await;
     assert_eq!(tested.json["ok"], true, "{}", tested.text);
-    call(&app, "GET", &format!("/integrations/{id}/remote-offers"), None).await;
+    call(
+        &app,
+        "GET",
+        &format!("/integrations/{id}/remote-offers"),
+        None,
+    )
+    .await;
     let synced = call(&app, "POST", &format!("/integrations/{id}/sync"), None).await;
     assert_eq!(synced.status, StatusCode::OK, "{}", synced.text);
     let new_key = "NETreplaced+key/with\"odd chars";
@@ -109,7 +123,11 @@ async fn no_credential_or_token_is_ever_logged() {
         format!("/postback/{id}?token={tune_token}&transaction_id=t1&payout=2"),
     ] {
         let r = call(&app, "GET", &uri, None).await;
-        assert!(r.status.is_success() || r.status.is_client_error(), "{uri}: {}", r.text);
+        assert!(
+            r.status.is_success() || r.status.is_client_error(),
+            "{uri}: {}",
+            r.text
+        );
     }
 
     let log = captured.text();

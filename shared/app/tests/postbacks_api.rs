@@ -611,6 +611,8 @@ async fn conversions_list_filters_and_pages() {
         let status = if n % 2 == 0 { "confirm" } else { "new" };
         ok(&pb, &a, &format!("oid={click}&status={status}"), "created").await;
         clicks.push(click);
+        // Newest first is by creation time in milliseconds: keep the five apart.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     ok(&pb, &b, "eid=K-1&status=A", "created").await;
     assert_eq!(pb.conversions("").await.len(), 6);
