@@ -1,6 +1,11 @@
 //! A decorator that makes an [`ItemStore`] fail on purpose, for fault tests: the next N write
 //! batches (or reads) return [`StoreError::Unavailable`] without reaching the inner store, as a
-//! dropped connection or a throttled table would.
+//! dropped connection or a throttled table would; or (the ambiguous failure) reach it, are
+//! applied, and still return [`StoreError::Unavailable`], as a reply lost on the way back would.
+//!
+//! A batch applied in part is not simulated: both adapters apply a batch whole or not at all
+//! (one SQLite transaction; one `TransactWriteItems`, or a lone conditional request), and the
+//! conversion and click writes rely on exactly that.
 
 use crate::port::{Item, ItemStore, Key, Page, Query, StoreError, Write};
 use async_trait::async_trait;
@@ -15,6 +20,8 @@ pub struct FaultyStore {
     failing_reads: AtomicU64,
     /// Write batches let through before the failing ones start.
     skip_writes: AtomicU64,
+    /// Write batches left that are applied but answered as failed.
+    lost_replies: AtomicU64,
 }
 
 impl FaultyStore {
@@ -24,7 +31,14 @@ impl FaultyStore {
             failing_writes: AtomicU64::new(0),
             failing_reads: AtomicU64::new(0),
             skip_writes: AtomicU64::new(0),
+            lost_replies: AtomicU64::new(0),
         }
+    }
+
+    /// The next `n` write batches are applied by the inner store, but their success is lost:
+    /// the caller sees [`StoreError::Unavailable`].
+    pub fn lose_replies(&self, n: u64) {
+        self.lost_replies.store(n, Ordering::SeqCst);
     }
 
     /// The next `n` write batches fail.
@@ -78,7 +92,11 @@ impl ItemStore for FaultyStore {
         {
             return Err(StoreError::Unavailable("injected write fault".into()));
         }
-        self.inner.write(writes).await
+        self.inner.write(writes).await?;
+        match Self::take(&self.lost_replies) {
+            true => Err(StoreError::Unavailable("injected lost reply".into())),
+            false => Ok(()),
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -18,6 +18,7 @@ macro_rules! postback_suite {
             interleaved_status_changes_settle_consistently,
             failed_writes_answer_5xx_and_the_retry_succeeds,
             failed_change_leaves_the_conversion_as_it_was,
+            a_lost_reply_is_neither_doubled_nor_lost_on_retry,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -263,4 +264,35 @@ pub async fn failed_change_leaves_the_conversion_as_it_was(store: Arc<dyn ItemSt
     let c = pb.conversion(&id).await;
     assert_eq!(c["status"], "approved");
     assert_consistent(&pb, &c).await;
+}
+
+/// The ambiguous failure: the batch landed but its reply was lost, so we answered 503 and the
+/// network retries. The retry finds the conversion (duplicate), counts nothing twice, and a
+/// status change whose reply was lost is not applied twice either.
+pub async fn a_lost_reply_is_neither_doubled_nor_lost_on_retry(store: Arc<dyn ItemStore>) {
+    let pb = Pb::new(store);
+    let i = pb.integration("everad", json!({})).await;
+    let click = click(&pb.state);
+    let pending = format!("oid={click}&eid=LR-1&status=pending&pay=5&cc=USD");
+    pb.faults.lose_replies(1);
+    let r = pb.altercpa(&i, &pending).await;
+    assert_eq!(r.json["status"], "error", "{}", r.text);
+    let r = pb.altercpa(&i, &pending).await;
+    assert_eq!(
+        r.json["outcome"], "duplicate",
+        "the first write had landed: {}",
+        r.text
+    );
+    let approved = format!("oid={click}&eid=LR-1&status=approved&pay=5&cc=USD");
+    pb.faults.lose_replies(1);
+    let r = pb.altercpa(&i, &approved).await;
+    assert_eq!(r.json["status"], "error", "{}", r.text);
+    let r = pb.altercpa(&i, &approved).await;
+    assert_eq!(r.json["outcome"], "duplicate", "{}", r.text);
+    let all = pb.conversions("").await;
+    assert_eq!(all.len(), 1);
+    let conversion = pb.conversion(all[0]["id"].as_str().unwrap()).await;
+    assert_eq!(conversion["status"], "approved");
+    assert_eq!(conversion["history"].as_array().unwrap().len(), 2);
+    assert_consistent(&pb, &conversion).await;
 }
