@@ -59,8 +59,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (pk, sk);
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 ";
 
-/// Database bytes read through a memory map instead of `pread` (writes still use `pwrite`).
+/// Database bytes the writer reads through a memory map instead of `pread` (writes still use
+/// `pwrite`).
 const MMAP_SIZE: i64 = 1 << 30;
+/// Read connections map nothing: they read pages with `pread` into SQLite's own page cache
+/// (bounded: `cache_size`, 2 MiB by default, per connection). A mapped page stays resident in the
+/// process for as long as the mapping, so one scan of a partition whose rows are spread through
+/// the file (a sync's remote ids, stored next to their offers) made the process's RSS as large as
+/// the database: 103 MB of 130 MB at the peak of an unchanged 100,000-offer re-sync.
+const READER_MMAP_SIZE: i64 = 0;
 
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -156,7 +163,7 @@ impl Readers {
         let conn = connect(&self.path)?;
         conn.pragma_update(None, "query_only", true)
             .map_err(unavailable)?;
-        conn.pragma_update(None, "mmap_size", MMAP_SIZE)
+        conn.pragma_update(None, "mmap_size", READER_MMAP_SIZE)
             .map_err(unavailable)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
