@@ -25,7 +25,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let LocalConfig { listen, data_dir } = LocalConfig::from_env();
+    let LocalConfig {
+        listen, data_dir, ..
+    } = LocalConfig::from_env()?;
     std::fs::create_dir_all(&data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {} ({e}); AFFNET_DATA_DIR sets it",
