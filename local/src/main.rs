@@ -3,10 +3,11 @@
 
 use affnet_app::config::{ConfigError, LocalConfig};
 use affnet_app::{AppState, Config, router, telemetry};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+
+mod serve;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,7 +26,20 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let LocalConfig { listen, data_dir } = LocalConfig::from_env();
+    // First, before the store and the listener take descriptors.
+    let descriptors = serve::raise_descriptor_limit();
+    let LocalConfig {
+        listen,
+        data_dir,
+        header_timeout,
+        idle_timeout,
+        max_connections,
+    } = LocalConfig::from_env()?;
+    let limits = serve::Limits {
+        header_timeout,
+        idle_timeout,
+        max_connections: serve::connection_cap(max_connections, descriptors),
+    };
     std::fs::create_dir_all(&data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {} ({e}); AFFNET_DATA_DIR sets it",
@@ -60,13 +74,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::new(store, config).with_scheduler(scheduler.clone());
     scheduler.start(state.clone()).await?;
     let shutdown = shutdown_signal()?;
+    tracing::info!(
+        max_connections = limits.max_connections,
+        descriptor_limit = descriptors,
+        header_timeout_secs = header_timeout.as_secs(),
+        idle_timeout_secs = idle_timeout.as_secs(),
+        "connection limits"
+    );
     tracing::info!(addr = %listener.local_addr()?, store = %db.display(), "affnet local server listening");
-    axum::serve(
-        listener,
-        router::local(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    serve::serve(listener, router::local(state), limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

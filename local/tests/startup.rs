@@ -75,3 +75,26 @@ fn relative_data_dir_is_logged_absolute() {
     assert_eq!(logged.as_deref(), Some(want.to_str().unwrap()));
     assert!(want.join("affnet.db").exists());
 }
+
+#[test]
+fn invalid_connection_limit_names_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("AFFNET_HEADER_TIMEOUT_SECS", "0"),
+        ("AFFNET_IDLE_TIMEOUT_SECS", "a minute"),
+        ("AFFNET_MAX_CONNECTIONS", "-5"),
+    ] {
+        let mut cmd = command(data.path(), "127.0.0.1:0");
+        cmd.env(name, value);
+        let (status, stderr) = run_to_exit(cmd, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name} must be a whole number")),
+            "stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("not `{value}`")),
+            "stderr: {stderr}"
+        );
+    }
+}

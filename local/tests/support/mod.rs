@@ -6,17 +6,39 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The binary with a data directory and `AFFNET_LISTEN`, its other settings cleared.
 pub fn command(data_dir: &Path, listen: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_affnet-local"));
+    configure(
+        Command::new(env!("CARGO_BIN_EXE_affnet-local")),
+        data_dir,
+        listen,
+    )
+}
+
+/// Like [`command`], under `ulimit -n <descriptors>` (soft and hard).
+pub fn command_with_descriptor_limit(data_dir: &Path, listen: &str, descriptors: u32) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n {descriptors} && exec \"$0\""),
+        env!("CARGO_BIN_EXE_affnet-local"),
+    ]);
+    configure(cmd, data_dir, listen)
+}
+
+fn configure(mut cmd: Command, data_dir: &Path, listen: &str) -> Command {
     cmd.env("AFFNET_LISTEN", listen)
         .env("AFFNET_DATA_DIR", data_dir)
         .env("RUST_LOG", "info")
         .env_remove("AFFNET_ADMIN_TOKEN")
         .env_remove("AFFNET_CLICK_SECRET")
-        .env_remove("AFFNET_PUBLIC_URL");
+        .env_remove("AFFNET_PUBLIC_URL")
+        .env_remove("AFFNET_HEADER_TIMEOUT_SECS")
+        .env_remove("AFFNET_IDLE_TIMEOUT_SECS")
+        .env_remove("AFFNET_MAX_CONNECTIONS");
     cmd
 }
 
@@ -24,6 +46,8 @@ pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:<port>`
     pub base: String,
+    /// Its log (stdout) so far.
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -36,20 +60,49 @@ impl Server {
             .expect("start affnet-local");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut so_far = String::new();
         let base = loop {
             let Some(line) = lines.next() else {
                 let mut err = String::new();
                 child.stderr.take().unwrap().read_to_string(&mut err).ok();
                 panic!("affnet-local exited before listening: {err}");
             };
-            if let Some(rest) = line.unwrap().split("addr=").nth(1) {
+            let line = line.unwrap();
+            so_far.push_str(&line);
+            so_far.push('\n');
+            if let Some(rest) = line.split("addr=").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
                 break format!("http://{addr}");
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        let log = Arc::new(Mutex::new(so_far));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = kept.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Server { child, base, log }
+    }
+
+    /// `host:port`
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Waits (up to `deadline`) for a log line containing `text`; whether one came.
+    pub fn wait_for_log(&self, text: &str, deadline: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            if self.log.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// SIGINT, like Ctrl-C: the server must shut down cleanly.

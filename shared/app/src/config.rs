@@ -2,6 +2,8 @@
 //! the local server) and handed to every handler through [`crate::AppState`].
 
 use affnet_core::clickid::ClickKey;
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,23 +32,53 @@ pub struct Config {
     pub local: LocalConfig,
 }
 
-/// The local server's address and data directory.
+/// The local server's address, data directory and connection limits.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     /// `AFFNET_LISTEN`, default `127.0.0.1:3000`.
     pub listen: String,
     /// `AFFNET_DATA_DIR`, default `./.affnet` (as given: the server logs it made absolute).
     pub data_dir: std::path::PathBuf,
+    /// How long a client has to send a whole request head, from the connection's accept or the
+    /// first byte of a later request (`AFFNET_HEADER_TIMEOUT_SECS`, 1 to 300, default 10).
+    pub header_timeout: Duration,
+    /// How long a connection may wait between requests (`AFFNET_IDLE_TIMEOUT_SECS`, 1 to 3600,
+    /// default 60).
+    pub idle_timeout: Duration,
+    /// At most this many connections open at once (`AFFNET_MAX_CONNECTIONS`, 1 to 1000000);
+    /// `None`: derived from the file-descriptor limit.
+    pub max_connections: Option<usize>,
 }
 
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+
 impl LocalConfig {
-    pub fn from_env() -> LocalConfig {
-        LocalConfig {
+    pub fn from_env() -> Result<LocalConfig, ConfigError> {
+        let secs = |name, default, max| {
+            env_whole(name, default, 1..=max, "seconds").map(Duration::from_secs)
+        };
+        Ok(LocalConfig {
             listen: env_text("AFFNET_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into()),
             data_dir: env_text("AFFNET_DATA_DIR")
                 .unwrap_or_else(|| ".affnet".into())
                 .into(),
-        }
+            header_timeout: secs(
+                "AFFNET_HEADER_TIMEOUT_SECS",
+                DEFAULT_HEADER_TIMEOUT_SECS,
+                300,
+            )?,
+            idle_timeout: secs("AFFNET_IDLE_TIMEOUT_SECS", DEFAULT_IDLE_TIMEOUT_SECS, 3600)?,
+            max_connections: match env_text("AFFNET_MAX_CONNECTIONS") {
+                None => None,
+                Some(v) => {
+                    Some(
+                        parse_whole("AFFNET_MAX_CONNECTIONS", &v, 1..=1_000_000, "connections")?
+                            as usize,
+                    )
+                }
+            },
+        })
     }
 }
 
@@ -130,7 +162,7 @@ impl Config {
                 sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
                 scheduler_role_arn: env_text(crate::schedule_aws::ROLE_ARN_VAR),
             },
-            local: LocalConfig::from_env(),
+            local: LocalConfig::from_env()?,
         })
     }
 
@@ -152,6 +184,9 @@ impl Config {
             local: LocalConfig {
                 listen: "127.0.0.1:0".into(),
                 data_dir: ".affnet".into(),
+                header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+                idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+                max_connections: None,
             },
         }
     }
@@ -178,6 +213,40 @@ fn env_days(name: &str, default: u32) -> Result<u32, ConfigError> {
     }
 }
 
+/// A whole number in `range` (of `unit`), or the default when unset or empty.
+fn env_whole(
+    name: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    match env_text(name) {
+        None => Ok(default),
+        Some(v) => parse_whole(name, &v, range, unit),
+    }
+}
+
+/// `value` of the variable `name` as a whole number in `range`; the error names the variable.
+fn parse_whole(
+    name: &str,
+    value: &str,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{name} must be a whole number of {unit} from {} to {}, not `{value}`",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
 /// A variable's trimmed value; unset and empty are the same.
 fn env_text(name: &str) -> Option<String> {
     std::env::var(name)
@@ -191,4 +260,25 @@ pub fn env_flag(name: &str) -> bool {
         std::env::var(name).as_deref(),
         Ok("1" | "true" | "yes" | "on")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_whole;
+
+    #[test]
+    fn whole_numbers_in_range_are_read_and_others_name_the_variable() {
+        assert_eq!(parse_whole("V", " 10 ", 1..=300, "seconds").unwrap(), 10);
+        for bad in ["0", "301", "-1", "1.5", "ten"] {
+            let e = parse_whole("AFFNET_HEADER_TIMEOUT_SECS", bad, 1..=300, "seconds")
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "configuration: AFFNET_HEADER_TIMEOUT_SECS must be a whole number of seconds from 1 to 300, not `{bad}`"
+                )
+            );
+        }
+    }
 }
