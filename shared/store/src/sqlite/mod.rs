@@ -76,6 +76,11 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 impl SqliteStore {
     /// Opens (creating if needed) the database file, its folder included.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, checkpoint::WRITER_LIMIT)
+    }
+
+    /// [`Self::open`], the writer checkpointing itself past `wal_limit` WAL frames.
+    fn open_with(path: &Path, wal_limit: i64) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
@@ -84,15 +89,23 @@ impl SqliteStore {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
         };
-        Self::init(conn, Some(readers))
+        Self::init(conn, Some(readers), wal_limit)
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(unavailable)?, None)
+        Self::init(
+            Connection::open_in_memory().map_err(unavailable)?,
+            None,
+            checkpoint::WRITER_LIMIT,
+        )
     }
 
-    fn init(conn: Connection, readers: Option<Readers>) -> Result<SqliteStore, StoreError> {
+    fn init(
+        conn: Connection,
+        readers: Option<Readers>,
+        wal_limit: i64,
+    ) -> Result<SqliteStore, StoreError> {
         // WAL + FULL: each commit syncs the WAL before the writer answers, so an acknowledged
         // write survives a power loss too, not only a crashed process (NORMAL syncs only at
         // checkpoints). The group commit pays one sync for every batch waiting together.
@@ -115,7 +128,7 @@ impl SqliteStore {
                 let checkpointer = connect(&readers.path)?;
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(unavailable)?;
-                Some(Checkpoints::start(checkpointer)?)
+                Some(Checkpoints::start(checkpointer, wal_limit)?)
             }
             None => None,
         };

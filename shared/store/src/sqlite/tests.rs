@@ -1,5 +1,5 @@
 //! The file store's promises the conformance suite cannot reach: its sync setting, the writer's
-//! failure paths (nothing half-written, every caller answered), corrupt rows.
+//! failure paths (nothing half-written, every caller answered), corrupt rows, the WAL reset.
 
 use super::SqliteStore;
 use super::group::Prepared;
@@ -7,7 +7,7 @@ use super::writer::{BEGIN, COMMIT, FAIL_NEXT, Job};
 use crate::port::{Condition, Item, ItemStore, Key, Query, StoreError, Write};
 use rust_decimal::Decimal;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 
 /// A file store in a folder of its own (kept while the returned `TempDir` lives).
@@ -231,4 +231,89 @@ async fn a_corrupt_counter_in_the_file_reads_as_corrupt() {
         )
         .unwrap();
     assert_eq!(stored, corrupt, "the corrupt row is left as it was");
+}
+
+/// The WAL header's checkpoint sequence number, which SQLite increments each time it starts the
+/// WAL over from its beginning.
+fn wal_restarts(db: &Path) -> u32 {
+    let header = std::fs::read(db.with_extension("db-wal")).unwrap();
+    u32::from_be_bytes(header[12..16].try_into().unwrap())
+}
+
+fn wal_bytes(db: &Path) -> u64 {
+    std::fs::metadata(db.with_extension("db-wal"))
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn past_its_limit_the_writer_checkpoints_and_the_wal_starts_over() {
+    const LIMIT: i64 = 64;
+    const PAGE: u64 = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("affnet.db");
+    let store = SqliteStore::open_with(&path, LIMIT).unwrap();
+    store.write(vec![put("P", "first")]).await.unwrap();
+
+    // A reader holding its snapshot keeps every checkpoint from finishing: the WAL grows past
+    // the limit, and the background checkpointer sees it.
+    let pin = rusqlite::Connection::open(&path).unwrap();
+    pin.execute_batch("BEGIN").unwrap();
+    let _: i64 = pin
+        .query_row("SELECT count(*) FROM items", [], |row| row.get(0))
+        .unwrap();
+    let body = "x".repeat(3000);
+    let mut written = 0;
+    while wal_bytes(&path) < 4 * LIMIT as u64 * PAGE {
+        let item = Item::new(Key::new("P", format!("{written:05}")), json!({ "b": body }));
+        let when = Condition::Absent;
+        store.write(vec![Write::Put { item, when }]).await.unwrap();
+        written += 1;
+    }
+    // Long enough for the checkpointer's pass after the last commit (it runs 5 ms after one).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    pin.execute_batch("COMMIT").unwrap();
+    let restarts = wal_restarts(&path);
+    let grown = wal_bytes(&path);
+
+    // The commit after the reader left checkpoints on the writer's thread, before the next
+    // group (queued right behind it, a read between them ending the first group): that one
+    // writes at the WAL's beginning. The background checkpointer waits 5 ms after a commit, so
+    // it is the writer's checkpoint that lets the next group start the WAL over.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let writer = &store.inner.writer;
+    writer
+        .send(Job::Read(Box::new(move |_| {
+            let _ = hold.recv();
+        })))
+        .unwrap();
+    let mut answers = Vec::new();
+    for sk in ["1", "2"] {
+        let (reply, answer) = oneshot::channel();
+        let batch = vec![Prepared::new(put("Q", sk)).unwrap()];
+        writer.send(Job::Write(batch, reply)).unwrap();
+        writer.send(Job::Read(Box::new(|_| ()))).unwrap();
+        answers.push(answer);
+    }
+    release.send(()).unwrap();
+    for answer in answers {
+        answer.await.unwrap().unwrap();
+    }
+    assert!(wal_restarts(&path) > restarts, "the WAL started over");
+    // Later commits reuse the file from its beginning (SQLite keeps its size: no truncation).
+    let grown = wal_bytes(&path).max(grown);
+    for sk in 0..20 {
+        store.write(vec![put("R", &sk.to_string())]).await.unwrap();
+    }
+    assert_eq!(wal_bytes(&path), grown, "the WAL file did not grow further");
+
+    // Everything is still there, read through the store and checked by SQLite.
+    let mut query = Query::partition("P");
+    query.limit = 1000;
+    assert_eq!(store.query(&query).await.unwrap().items.len(), written + 1);
+    assert!(!absent(&store, "Q", "1").await && !absent(&store, "Q", "2").await);
+    let check: String = pin
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }
