@@ -1,4 +1,5 @@
-//! The conformance suite on the embedded adapter: in memory, and on a file that is reopened.
+//! The conformance suite on the embedded adapter: in memory, on a file (with its reader pool
+//! and checkpointer), and on a file that is reopened.
 
 use affnet_store::{ItemStore, SqliteStore};
 use std::sync::Arc;
@@ -8,6 +9,45 @@ async fn fresh() -> Arc<dyn ItemStore> {
 }
 
 affnet_store::conformance_suite!(fresh());
+
+/// The same cases on a file store: reads on the pooled read connections, commits checkpointed
+/// in the background, as the local server runs.
+mod file {
+    use affnet_store::{Item, ItemStore, Key, Page, Query, SqliteStore, StoreError, Write};
+    use async_trait::async_trait;
+    use std::sync::Arc;
+
+    /// A store on `affnet.db` in a folder of its own, removed when the case drops the store.
+    struct FileStore {
+        store: SqliteStore,
+        // Dropped after `store` (fields drop in order).
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fresh() -> Arc<dyn ItemStore> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("affnet.db")).expect("file sqlite");
+        Arc::new(FileStore { store, _dir: dir })
+    }
+
+    #[async_trait]
+    impl ItemStore for FileStore {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.store.get(key).await
+        }
+        async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+            self.store.query(query).await
+        }
+        async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+            self.store.write(writes).await
+        }
+        fn name(&self) -> &'static str {
+            self.store.name()
+        }
+    }
+
+    affnet_store::conformance_suite!(fresh());
+}
 
 #[tokio::test]
 async fn data_survives_reopening_the_file() {

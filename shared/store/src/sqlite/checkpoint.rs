@@ -19,12 +19,14 @@ const PERIOD: Duration = Duration::from_millis(5);
 /// WAL frames (pages) past which the writer checkpoints itself: a WAL of at most ~256 MiB. The
 /// writer's checkpoint stalls every write for its fsyncs (measured 5-25 ms here); a larger WAL
 /// makes that rarer (8,000 frames gave a stall every ~0.2 s at full load).
-const WRITER_LIMIT: i64 = 65536;
+pub(super) const WRITER_LIMIT: i64 = 65536;
 
 /// The writer's side: nudges after commits, and the WAL size the checkpointer last saw.
 pub(super) struct Checkpoints {
     nudge: mpsc::SyncSender<()>,
     wal_frames: Arc<AtomicI64>,
+    /// [`WRITER_LIMIT`], but for tests.
+    limit: i64,
     /// Held while checkpointing: the writer waits for a running background pass on this lock
     /// (woken the moment it ends) instead of SQLite's busy handler, which sleeps in steps of
     /// up to 25 ms.
@@ -32,8 +34,9 @@ pub(super) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Starts the checkpointer on `conn` (a connection of its own to the database file).
-    pub(super) fn start(conn: Connection) -> Result<Checkpoints, StoreError> {
+    /// Starts the checkpointer on `conn` (a connection of its own to the database file); the
+    /// writer checkpoints itself past `limit` WAL frames.
+    pub(super) fn start(conn: Connection, limit: i64) -> Result<Checkpoints, StoreError> {
         let (nudge, nudges) = mpsc::sync_channel(1);
         let wal_frames = Arc::new(AtomicI64::new(0));
         let seen = wal_frames.clone();
@@ -55,13 +58,14 @@ impl Checkpoints {
         Ok(Checkpoints {
             nudge,
             wal_frames,
+            limit,
             running,
         })
     }
 
     /// After a commit: wakes the checkpointer, or checkpoints here if the WAL got too long.
     pub(super) fn committed(&self, writer: &Connection) {
-        if self.wal_frames.load(Ordering::Relaxed) > WRITER_LIMIT {
+        if self.wal_frames.load(Ordering::Relaxed) > self.limit {
             // Between transactions nothing else appends: this one completes, and the next
             // transaction starts the WAL over.
             if checkpoint(&self.running, writer).is_ok() {

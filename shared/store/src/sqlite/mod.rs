@@ -9,6 +9,8 @@
 mod checkpoint;
 mod group;
 mod ops;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use crate::port::{Item, ItemStore, Key, Page, Query, StoreError, Write};
@@ -74,6 +76,11 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 impl SqliteStore {
     /// Opens (creating if needed) the database file, its folder included.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, checkpoint::WRITER_LIMIT)
+    }
+
+    /// [`Self::open`], the writer checkpointing itself past `wal_limit` WAL frames.
+    fn open_with(path: &Path, wal_limit: i64) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
@@ -82,19 +89,29 @@ impl SqliteStore {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
         };
-        Self::init(conn, Some(readers))
+        Self::init(conn, Some(readers), wal_limit)
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(unavailable)?, None)
+        Self::init(
+            Connection::open_in_memory().map_err(unavailable)?,
+            None,
+            checkpoint::WRITER_LIMIT,
+        )
     }
 
-    fn init(conn: Connection, readers: Option<Readers>) -> Result<SqliteStore, StoreError> {
-        // WAL + NORMAL: durable across process crashes, fsync at checkpoints.
+    fn init(
+        conn: Connection,
+        readers: Option<Readers>,
+        wal_limit: i64,
+    ) -> Result<SqliteStore, StoreError> {
+        // WAL + FULL: each commit syncs the WAL before the writer answers, so an acknowledged
+        // write survives a power loss too, not only a crashed process (NORMAL syncs only at
+        // checkpoints). The group commit pays one sync for every batch waiting together.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(unavailable)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -111,7 +128,7 @@ impl SqliteStore {
                 let checkpointer = connect(&readers.path)?;
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(unavailable)?;
-                Some(Checkpoints::start(checkpointer)?)
+                Some(Checkpoints::start(checkpointer, wal_limit)?)
             }
             None => None,
         };
@@ -137,6 +154,24 @@ impl SqliteStore {
                 answer.await.map_err(|_| writer::stopped())?
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl SqliteStore {
+    /// Runs `f` on the writer's connection, between its transactions, on its thread.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> T + Send + 'static,
+    ) -> T {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job::Read(Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            })))
+            .expect("the writer runs");
+        answer.await.expect("the writer answers")
     }
 }
 

@@ -59,6 +59,29 @@ impl Writer {
     }
 }
 
+/// Runs `sql`, one of the statements that begin and end a group's transaction.
+fn execute(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
+    #[cfg(test)]
+    if FAIL_NEXT.with(|next| next.get() == Some(sql) && next.take().is_some()) {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(format!("{sql} failed (injected by a test)")),
+        ));
+    }
+    conn.execute_batch(sql)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the statement ([`BEGIN`] or [`COMMIT`]) that fails, once, the next time the writer
+    /// runs it (set on the writer's thread, between transactions), without running it.
+    pub(super) static FAIL_NEXT: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+pub(super) const BEGIN: &str = "BEGIN IMMEDIATE";
+pub(super) const COMMIT: &str = "COMMIT";
+
 pub(super) fn stopped() -> StoreError {
     StoreError::Unavailable("the sqlite writer has stopped".into())
 }
@@ -96,7 +119,7 @@ fn run(mut conn: Connection, checkpoints: Option<Checkpoints>, queue: mpsc::Rece
 /// Applies `group` (emptied) in one transaction, commits, and answers each caller.
 fn commit_group(conn: &mut Connection, group: &mut Vec<(Vec<Prepared>, Reply)>) {
     let batches = std::mem::take(group);
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = execute(conn, BEGIN) {
         for (_, reply) in batches {
             let _ = reply.send(Err(unavailable(&e)));
         }
@@ -116,7 +139,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<(Vec<Prepared>, Reply)>) 
             true => Err(StoreError::Unavailable(
                 "the transaction was rolled back by sqlite".into(),
             )),
-            false => conn.execute_batch("COMMIT").map_err(unavailable),
+            false => execute(conn, COMMIT).map_err(unavailable),
         })
         .inspect_err(|_| {
             let _ = conn.execute_batch("ROLLBACK");
