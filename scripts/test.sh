@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what tests need into ./.venv, starts moto_server (a DynamoDB- and
-# Scheduler-compatible server) on a free loopback port, lints the SAM template, checks formatting
-# and clippy, and runs every test of the workspace. moto is stopped however the run ends.
+# Scheduler-compatible server) on a free loopback port, lints and validates the SAM template
+# (cfn-lint, sam validate), checks formatting and clippy, and runs every test of the workspace.
+# moto is stopped however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,11 @@ echo "moto_server on $AFFNET_TEST_DYNAMODB_ENDPOINT"
 
 echo "== cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
+# SAM's translation catches what cfn-lint lets through (e.g. an EventInvokeConfig destination
+# without Type); neither needs credentials or the network. No telemetry.
+echo "== sam validate"
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --template template.yaml --region us-east-1
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -12,10 +12,13 @@ pub async fn state_from_env() -> Result<AppState, Box<dyn std::error::Error + Se
         config.aws.table.clone(),
     );
     // Automatic offer sync: EventBridge Scheduler.
-    let scheduler = Arc::new(crate::schedule_aws::EventBridgeScheduler::new(
-        aws_sdk_scheduler::Client::new(&aws),
-        config.aws.sync_function_arn.clone(),
-        config.aws.scheduler_role_arn.clone(),
-    ));
+    let scheduler = Arc::new(
+        crate::schedule_aws::EventBridgeScheduler::new(
+            aws_sdk_scheduler::Client::new(&aws),
+            config.aws.sync_function_arn.clone(),
+            config.aws.scheduler_role_arn.clone(),
+        )
+        .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone()),
+    );
     Ok(AppState::new(Arc::new(store), config).with_scheduler(scheduler))
 }

@@ -91,6 +91,8 @@ pub struct AwsConfig {
     pub sync_function_arn: Option<String>,
     /// The role EventBridge Scheduler assumes to invoke it (`AFFNET_SCHEDULER_ROLE_ARN`).
     pub scheduler_role_arn: Option<String>,
+    /// Where the scheduler puts invocations it could not deliver (`AFFNET_SCHEDULE_DLQ_ARN`).
+    pub schedule_dlq_arn: Option<String>,
 }
 
 pub const DEFAULT_TABLE: &str = "affnet";
@@ -161,6 +163,7 @@ impl Config {
                 table: env_text("AFFNET_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_string()),
                 sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
                 scheduler_role_arn: env_text(crate::schedule_aws::ROLE_ARN_VAR),
+                schedule_dlq_arn: env_text(crate::schedule_aws::DLQ_ARN_VAR),
             },
             local: LocalConfig::from_env()?,
         })

@@ -2,25 +2,29 @@
 //! `affnet-sync-<integration id>`, `rate(1 hour)` or `rate(1 day)`, invoking the offer-sync
 //! function with `{"integration_id": "<id>"}` through the scheduler's role.
 //!
-//! Configuration (template.yaml sets both): `AFFNET_SYNC_FUNCTION_ARN` (the target) and
-//! `AFFNET_SCHEDULER_ROLE_ARN` (the role EventBridge Scheduler assumes to invoke it).
+//! Configuration (template.yaml sets them): `AFFNET_SYNC_FUNCTION_ARN` (the target),
+//! `AFFNET_SCHEDULER_ROLE_ARN` (the role EventBridge Scheduler assumes to invoke it) and
+//! `AFFNET_SCHEDULE_DLQ_ARN` (the SQS queue that gets an invocation the scheduler gave up on).
 
 use crate::schedule::{Frequency, ScheduleError, SyncScheduler, schedule_name};
 use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::types::{
-    FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState, Target,
+    DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState,
+    Target,
 };
 
 pub const TARGET_ARN_VAR: &str = "AFFNET_SYNC_FUNCTION_ARN";
 pub const ROLE_ARN_VAR: &str = "AFFNET_SCHEDULER_ROLE_ARN";
+pub const DLQ_ARN_VAR: &str = "AFFNET_SCHEDULE_DLQ_ARN";
 const GROUP: &str = "default";
 
 pub struct EventBridgeScheduler {
     client: Client,
     target_arn: Option<String>,
     role_arn: Option<String>,
+    dlq_arn: Option<String>,
 }
 
 fn failed<E: std::error::Error + 'static>(what: &str, e: E) -> ScheduleError {
@@ -33,7 +37,15 @@ impl EventBridgeScheduler {
             client,
             target_arn: target_arn.filter(|a| !a.is_empty()),
             role_arn: role_arn.filter(|a| !a.is_empty()),
+            dlq_arn: None,
         }
+    }
+
+    /// Targets get this dead-letter queue (`AFFNET_SCHEDULE_DLQ_ARN`); without one, an
+    /// invocation the scheduler gives up on is dropped.
+    pub fn with_dead_letter_queue(mut self, dlq_arn: Option<String>) -> Self {
+        self.dlq_arn = dlq_arn.filter(|a| !a.is_empty());
+        self
     }
 
     fn target(&self, integration_id: &str) -> Result<Target, ScheduleError> {
@@ -53,6 +65,11 @@ impl EventBridgeScheduler {
                     .maximum_retry_attempts(2)
                     .maximum_event_age_in_seconds(3600)
                     .build(),
+            )
+            .set_dead_letter_config(
+                self.dlq_arn
+                    .as_ref()
+                    .map(|arn| DeadLetterConfig::builder().arn(arn).build()),
             )
             .build()
             .map_err(|e| failed("schedule target", e))

@@ -155,6 +155,7 @@ fn moto_scheduler_client(endpoint: &str) -> aws_sdk_scheduler::Client {
 
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:affnet-offer-sync";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/affnet-scheduler";
+const DLQ_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:affnet-sync-dlq";
 
 #[tokio::test]
 async fn eventbridge_schedules_are_created_updated_and_deleted() {
@@ -163,7 +164,8 @@ async fn eventbridge_schedules_are_created_updated_and_deleted() {
         client.clone(),
         Some(FUNCTION_ARN.into()),
         Some(ROLE_ARN.into()),
-    );
+    )
+    .with_dead_letter_queue(Some(DLQ_ARN.into()));
     let id = affnet_core::ids::new_id();
     let name = schedule_name(&id);
 
@@ -181,6 +183,12 @@ async fn eventbridge_schedules_are_created_updated_and_deleted() {
     let target = stored.target().unwrap();
     assert_eq!(target.arn(), FUNCTION_ARN);
     assert_eq!(target.role_arn(), ROLE_ARN);
+    assert_eq!(
+        target.dead_letter_config().and_then(|d| d.arn()),
+        Some(DLQ_ARN)
+    );
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!(retry.maximum_retry_attempts(), Some(2));
     let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
     assert_eq!(input, json!({"integration_id": id}));
 
@@ -196,6 +204,15 @@ async fn eventbridge_schedules_are_created_updated_and_deleted() {
         .unwrap();
     assert_eq!(stored.schedule_expression(), Some("rate(1 day)"));
     assert_eq!(stored.target().unwrap().arn(), FUNCTION_ARN);
+    assert_eq!(
+        stored
+            .target()
+            .unwrap()
+            .dead_letter_config()
+            .and_then(|d| d.arn()),
+        Some(DLQ_ARN),
+        "the update keeps the dead-letter queue"
+    );
 
     scheduler.remove(&id).await.unwrap();
     assert_eq!(scheduler.get(&id).await.unwrap(), None);
