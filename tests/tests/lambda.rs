@@ -310,7 +310,13 @@ async fn an_oversized_postback_body_is_413_before_the_token_check() {
 async fn init_failures_are_reported_to_the_runtime_api() {
     let moto = affnet_store::testing::moto_endpoint().await;
     let table = "affnet-unused";
-    let cases: [(&'static str, Vec<(&str, Option<&str>)>, &str); 3] = [
+    // (function, environment changes, what the reason must say)
+    type Case = (
+        &'static str,
+        Vec<(&'static str, Option<&'static str>)>,
+        &'static str,
+    );
+    let cases: [Case; 3] = [
         (
             "click",
             vec![("AFFNET_CLICK_SECRET", Some("short"))],

@@ -49,10 +49,12 @@ impl Planned {
 /// The write's plan; `over_expired` when the last round found an expired item in the way of
 /// this write (see [`plan_over_expired`]).
 pub(super) fn plan(write: &Write, now: i64, over_expired: bool) -> Result<Planned, StoreError> {
-    if over_expired {
-        if let Some(planned) = plan_over_expired(write, now)? {
-            return Ok(planned);
-        }
+    let overwrite = match over_expired {
+        true => plan_over_expired(write, now)?,
+        false => None,
+    };
+    if let Some(planned) = overwrite {
+        return Ok(planned);
     }
     match write {
         // Nothing live to keep counters from: replace whatever is there (absent or expired).
