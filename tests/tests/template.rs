@@ -815,6 +815,62 @@ fn no_policy_is_broader_than_the_table() {
     fail_if_any("IAM", problems);
 }
 
+/// The DynamoDB actions granted to a function on the table or its index, read from any inline
+/// policy statement it has (whatever else the template grants it).
+fn granted_dynamodb_actions(f: &Function, table_id: &str) -> BTreeSet<String> {
+    let mut granted = BTreeSet::new();
+    for policy in one_or_many(get(&f.properties, "Policies")) {
+        for statement in one_or_many(get(policy, "Statement")) {
+            if str_at(statement, &["Effect"]) != Some("Allow") {
+                continue;
+            }
+            let on_table = one_or_many(get(statement, "Resource"))
+                .into_iter()
+                .any(|r| is_table_arn(r, table_id) || is_index_arn(r, table_id));
+            if !on_table {
+                continue;
+            }
+            granted.extend(
+                one_or_many(get(statement, "Action"))
+                    .into_iter()
+                    .filter_map(Value::as_str)
+                    .filter(|a| a.to_ascii_lowercase().starts_with("dynamodb:"))
+                    .map(String::from),
+            );
+        }
+    }
+    granted
+}
+
+/// Every DynamoDB action a function's code may send (`affnet_app::iam`, derived from the store's
+/// own plans, rare paths included) is granted to it by template.yaml. Issue #9: the postback
+/// function's store purged expired items with DeleteItem, which it is not granted.
+#[test]
+fn every_dynamodb_action_a_functions_code_may_send_is_granted() {
+    let template = template();
+    let (table_id, _) = the_one(&template, "AWS::DynamoDB::Table");
+    let mut problems = vec![];
+    for f in functions(&template) {
+        let Some(function) = routes::Function::from_name(&f.binary) else {
+            problems.push(format!(
+                "{}: no function named `{}`",
+                f.logical_id, f.binary
+            ));
+            continue;
+        };
+        let granted = granted_dynamodb_actions(&f, table_id);
+        for action in affnet_app::iam::dynamodb_actions(function) {
+            if !granted.contains(action) {
+                problems.push(format!(
+                    "{} (`{}`) may send {action} but is not granted it (granted: {granted:?})",
+                    f.logical_id, f.binary
+                ));
+            }
+        }
+    }
+    fail_if_any("DynamoDB grants", problems);
+}
+
 // ------------------------------------------------------------------ automatic sync
 
 /// The `id` of `{Fn::GetAtt: [id, Arn]}`.

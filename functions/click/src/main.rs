@@ -4,10 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     affnet_app::telemetry::init_lambda();
-    let state = affnet_app::aws::state_from_env().await?;
-    lambda_http::run(affnet_app::router::for_function(
-        affnet_app::routes::Function::Click,
-        state,
-    ))
-    .await
+    // Init failures (configuration, click secret) are reported to the Runtime API's init-error
+    // endpoint before the process exits.
+    affnet_app::aws::run(affnet_app::routes::Function::Click).await
 }

@@ -1,24 +1,170 @@
-//! The AWS host's wiring: DynamoDB store and configuration from the Lambda environment.
+//! The AWS host's wiring: configuration from the Lambda environment, the click secret from
+//! Secrets Manager, SDK clients with each function's timeouts and retries, and init failures
+//! reported to the Lambda Runtime API (`/runtime/init/error`) before the process exits.
 
+use crate::config::ConfigError;
+use crate::config::{SdkPolicy, click_key_from_secret};
+use crate::routes::Function;
 use crate::{AppState, Config};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use lambda_http::lambda_runtime::Diagnostic;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Builds the state once per Lambda container (cold start); every invocation reuses it.
-pub async fn state_from_env() -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
-    let config = Config::from_env()?;
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The click secret could not be read from Secrets Manager.
+    #[error("click secret {arn}: {message}")]
+    ClickSecret { arn: String, message: String },
+}
+
+impl InitError {
+    /// The error type Lambda shows for the failed init.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InitError::Config(_) => "ConfigError",
+            InitError::ClickSecret { .. } => "ClickSecretError",
+        }
+    }
+}
+
+impl From<&InitError> for Diagnostic {
+    fn from(error: &InitError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Runs one Lambda function: builds its state once per container (an init failure is reported
+/// to the Runtime API and ends the process), then serves invocations until the runtime stops.
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    let state = match state_for(function).await {
+        Ok(state) => state,
+        Err(error) => {
+            report_init_error(&error).await;
+            return Err(error.into());
+        }
+    };
+    match function {
+        Function::OfferSync => crate::lambda_offer_sync::run(state).await,
+        other => lambda_http::run(crate::router::for_function(other, state)).await,
+    }
+}
+
+/// The state of one function's container (cold start); every invocation reuses it.
+pub async fn state_for(function: Function) -> Result<AppState, InitError> {
+    let arn = std::env::var(crate::config::CLICK_SECRET_ARN_VAR)
+        .ok()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mut config = match arn {
+        Some(arn) => {
+            let secret = click_secret(&aws, &arn).await?;
+            let key = click_key_from_secret(&secret, &format!("the secret {arn}"))?;
+            Config::from_env_with_click_key(key)?
+        }
+        None => Config::from_env()?,
+    };
+    config.aws.dynamodb = SdkPolicy::for_function(function);
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .timeout_config(timeouts(&config.aws.dynamodb))
+        .retry_config(retries(&config.aws.dynamodb))
+        .build();
     let store = affnet_store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
+        aws_sdk_dynamodb::Client::from_conf(dynamodb),
         config.aws.table.clone(),
     );
-    // Automatic offer sync: EventBridge Scheduler.
+    // Automatic offer sync: EventBridge Scheduler (management calls: the same bounds).
+    let policy = SdkPolicy::for_function(Function::Api);
+    let scheduler = aws_sdk_scheduler::config::Builder::from(&aws)
+        .timeout_config(timeouts(&policy))
+        .retry_config(retries(&policy))
+        .build();
     let scheduler = Arc::new(
         crate::schedule_aws::EventBridgeScheduler::new(
-            aws_sdk_scheduler::Client::new(&aws),
+            aws_sdk_scheduler::Client::from_conf(scheduler),
             config.aws.sync_function_arn.clone(),
             config.aws.scheduler_role_arn.clone(),
         )
         .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone()),
     );
     Ok(AppState::new(Arc::new(store), config).with_scheduler(scheduler))
+}
+
+fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(policy.connect_timeout)
+        .operation_attempt_timeout(policy.attempt_timeout)
+        .operation_timeout(policy.operation_timeout)
+        .build()
+}
+
+fn retries(policy: &SdkPolicy) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(policy.max_attempts)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(500))
+}
+
+/// The click secret's value (`GetSecretValue` once, at init).
+async fn click_secret(aws: &SdkConfig, arn: &str) -> Result<String, InitError> {
+    let policy = SdkPolicy::for_function(Function::Api);
+    let config = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .timeout_config(timeouts(&policy))
+        .retry_config(retries(&policy))
+        .build();
+    let failed = |message: String| InitError::ClickSecret {
+        arn: arn.to_string(),
+        message,
+    };
+    let out = aws_sdk_secretsmanager::Client::from_conf(config)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(format!(
+                "GetSecretValue: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    out.secret_string
+        .ok_or_else(|| failed("the secret has no string value (SecretString)".into()))
+}
+
+/// Posts the init failure to the Runtime API (`POST /2018-06-01/runtime/init/error`), so Lambda
+/// shows its type and message for the failed init, and logs it.
+async fn report_init_error(error: &InitError) {
+    tracing::error!(error_type = error.error_type(), error = %error, "init failed");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return;
+    }
+    if let Err(e) = post_init_error(Diagnostic::from(error)).await {
+        tracing::error!(error = %e, "could not report the init failure to the Runtime API");
+    }
+}
+
+async fn post_init_error(diagnostic: Diagnostic) -> Result<(), lambda_http::Error> {
+    let client = lambda_runtime_api_client::Client::builder().build()?;
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(
+            serde_json::to_vec(&diagnostic)?,
+        ))?;
+    let response = client.call(request).await?;
+    match response.status().is_success() {
+        true => Ok(()),
+        false => Err(format!("the Runtime API answered {}", response.status()).into()),
+    }
 }

@@ -13,7 +13,8 @@ pub struct Config {
     pub allow_private_network: bool,
     /// TUNE calls and offer sync: retries, page size, time budgets.
     pub tune: crate::tune_client::TuneOptions,
-    /// Signs and verifies click IDs (`AFFNET_CLICK_SECRET`).
+    /// Signs and verifies click IDs (`AFFNET_CLICK_SECRET`, or on Lambda the Secrets Manager
+    /// secret `AFFNET_CLICK_SECRET_ARN` names; see [`click_key_from_secret`]).
     pub click_key: ClickKey,
     /// How long clicks are kept (`AFFNET_CLICK_TTL_DAYS`, default 90).
     pub click_ttl_days: u32,
@@ -93,6 +94,102 @@ pub struct AwsConfig {
     pub scheduler_role_arn: Option<String>,
     /// Where the scheduler puts invocations it could not deliver (`AFFNET_SCHEDULE_DLQ_ARN`).
     pub schedule_dlq_arn: Option<String>,
+    /// The Secrets Manager secret holding the click secret (`AFFNET_CLICK_SECRET_ARN`), read
+    /// once at init.
+    pub click_secret_arn: Option<String>,
+    /// Timeouts and retries of DynamoDB calls (set per function: [`SdkPolicy::for_function`]).
+    pub dynamodb: SdkPolicy,
+}
+
+/// How long an AWS SDK call may take and how often it is tried. Without this a hanging
+/// DynamoDB request held a click for 30 s and more, past its function's 5 s timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkPolicy {
+    /// Connecting to the service.
+    pub connect_timeout: Duration,
+    /// One attempt (request and answer).
+    pub attempt_timeout: Duration,
+    /// The whole call, retries and backoff included.
+    pub operation_timeout: Duration,
+    /// Attempts in all (1: no retry).
+    pub max_attempts: u32,
+}
+
+impl Default for SdkPolicy {
+    fn default() -> Self {
+        SdkPolicy::for_function(crate::routes::Function::Api)
+    }
+}
+
+impl SdkPolicy {
+    /// Each function's bounds, under its Lambda timeout (template.yaml: click 5 s, postback and
+    /// the management API 10 s, offer sync over HTTP API Gateway's 30 s).
+    pub fn for_function(function: crate::routes::Function) -> SdkPolicy {
+        use crate::routes::Function;
+        let ms = Duration::from_millis;
+        match function {
+            // A click must answer fast: one quick retry, then redirect without storing (two calls
+            // at most: the offer read and the click write, 1.2 s each).
+            Function::Click => SdkPolicy {
+                connect_timeout: ms(300),
+                attempt_timeout: ms(500),
+                operation_timeout: ms(1_200),
+                max_attempts: 2,
+            },
+            // A postback may retry a little, then answers 503 (the network retries it).
+            Function::Postback => SdkPolicy {
+                connect_timeout: ms(500),
+                attempt_timeout: ms(1_000),
+                operation_timeout: ms(2_500),
+                max_attempts: 3,
+            },
+            // Management calls and sync: patient, but each call well inside API Gateway's 30 s
+            // (an HTTP sync's 25 s deadline leaves room for its closing write).
+            Function::Api | Function::OfferSync | Function::ConnectionTest => SdkPolicy {
+                connect_timeout: ms(1_000),
+                attempt_timeout: ms(2_000),
+                operation_timeout: ms(4_000),
+                max_attempts: 3,
+            },
+        }
+    }
+}
+
+/// The variable naming the Secrets Manager secret of the click key.
+pub const CLICK_SECRET_ARN_VAR: &str = "AFFNET_CLICK_SECRET_ARN";
+
+/// The click key from a secret's value: a plain string (at least 16 bytes), or JSON
+/// `{"current": "...", "previous": ["...", ...]}` to rotate (click IDs are minted with
+/// `current` and verified with it, then with each `previous`). `source` names where the value
+/// came from, for messages (never the value).
+pub fn click_key_from_secret(value: &str, source: &str) -> Result<ClickKey, ConfigError> {
+    let value = value.trim();
+    if !value.starts_with('{') {
+        return ClickKey::new(value.as_bytes()).map_err(|e| ConfigError(format!("{source}: {e}")));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rotating {
+        current: String,
+        #[serde(default)]
+        previous: Vec<String>,
+    }
+    // serde's message may quote the value (`invalid type: string "..."`): only its position.
+    let rotating: Rotating = serde_json::from_str(value).map_err(|e| {
+        ConfigError(format!(
+            "{source}: a JSON click secret must be {{\"current\": \"...\", \"previous\": [\"...\"]}} \
+             (not so at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let previous: Vec<&[u8]> = rotating
+        .previous
+        .iter()
+        .map(|p| p.trim().as_bytes())
+        .collect();
+    ClickKey::with_previous(rotating.current.trim().as_bytes(), previous)
+        .map_err(|e| ConfigError(format!("{source}: {e} (current and every previous secret)")))
 }
 
 pub const DEFAULT_TABLE: &str = "affnet";
@@ -130,8 +227,16 @@ impl Config {
     /// Like [`Config::from_env`], with the click secret given (the local server keeps one in its
     /// data directory).
     pub fn from_env_with_click_secret(secret: &str) -> Result<Config, ConfigError> {
-        let click_key = ClickKey::new(secret.trim().as_bytes())
-            .map_err(|e| ConfigError(format!("AFFNET_CLICK_SECRET: {e}")))?;
+        Config::from_env_with_click_key(click_key_from_secret(secret, "AFFNET_CLICK_SECRET")?)
+    }
+
+    /// Like [`Config::from_env`], with the click key given (on Lambda, from Secrets Manager).
+    /// On Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), settings that contradict the deployment are
+    /// refused (see [`lambda_contradictions`]).
+    pub fn from_env_with_click_key(click_key: ClickKey) -> Result<Config, ConfigError> {
+        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            lambda_contradictions()?;
+        }
         Ok(Config {
             admin_token: std::env::var("AFFNET_ADMIN_TOKEN")
                 .ok()
@@ -164,6 +269,8 @@ impl Config {
                 sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
                 scheduler_role_arn: env_text(crate::schedule_aws::ROLE_ARN_VAR),
                 schedule_dlq_arn: env_text(crate::schedule_aws::DLQ_ARN_VAR),
+                click_secret_arn: env_text(CLICK_SECRET_ARN_VAR),
+                dynamodb: SdkPolicy::default(),
             },
             local: LocalConfig::from_env()?,
         })
@@ -192,6 +299,49 @@ impl Config {
                 max_connections: None,
             },
         }
+    }
+}
+
+/// Settings that contradict a Lambda deployment, where API Gateway's IAM authorizer guards the
+/// management routes and the click secret comes from Secrets Manager: refused at init, so the
+/// function fails to start with the reason instead of misbehaving on every request.
+pub fn lambda_contradictions() -> Result<(), ConfigError> {
+    contradictions(env_text)
+}
+
+/// [`lambda_contradictions`] over any variables (`var` gives a trimmed, non-empty value).
+fn contradictions(var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    if var("AFFNET_ADMIN_TOKEN").is_some() {
+        problems.push(
+            "AFFNET_ADMIN_TOKEN is set, but on Lambda IAM authorizes the management routes \
+             (API Gateway's AWS_IAM authorizer) and a bearer token would turn every signed request \
+             away with 401: unset it"
+                .to_string(),
+        );
+    }
+    if var("AFFNET_ALLOW_PRIVATE_NETWORK")
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+    {
+        problems.push(
+            "AFFNET_ALLOW_PRIVATE_NETWORK is for local runs and tests; on Lambda integrations must \
+             not reach private hosts: unset it"
+                .to_string(),
+        );
+    }
+    if var("AFFNET_CLICK_SECRET").is_some() && var(CLICK_SECRET_ARN_VAR).is_some() {
+        problems.push(format!(
+            "both AFFNET_CLICK_SECRET and {CLICK_SECRET_ARN_VAR} are set: keep only the secret's ARN"
+        ));
+    }
+    if let Some(store) = var("AFFNET_STORE").filter(|s| s != "dynamodb") {
+        problems.push(format!(
+            "AFFNET_STORE is `{store}`, but Lambda functions use DynamoDB: set it to dynamodb or unset it"
+        ));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(ConfigError(problems.join("; "))),
     }
 }
 
@@ -267,7 +417,63 @@ pub fn env_flag(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_whole;
+    use super::*;
+    use affnet_core::clickid::{ClickId, ClickIdError};
+    use std::collections::HashMap;
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn an_admin_token_on_lambda_is_refused_saying_iam_authorizes() {
+        let err = contradictions(vars(&[("AFFNET_ADMIN_TOKEN", "t0ken")])).unwrap_err();
+        assert!(err.0.contains("AFFNET_ADMIN_TOKEN"), "{err}");
+        assert!(err.0.contains("IAM authorizes"), "{err}");
+        assert!(contradictions(vars(&[("AFFNET_STORE", "dynamodb")])).is_ok());
+        let err = contradictions(vars(&[
+            ("AFFNET_ALLOW_PRIVATE_NETWORK", "1"),
+            ("AFFNET_CLICK_SECRET", "x"),
+            (CLICK_SECRET_ARN_VAR, "arn:aws:secretsmanager:..."),
+            ("AFFNET_STORE", "sqlite"),
+        ]))
+        .unwrap_err();
+        for name in [
+            "AFFNET_ALLOW_PRIVATE_NETWORK",
+            CLICK_SECRET_ARN_VAR,
+            "AFFNET_STORE",
+        ] {
+            assert!(err.0.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn click_secrets_are_plain_or_json_with_previous_keys() {
+        const CURRENT: &str = "the current click secret, 32 bytes";
+        const OLD: &str = "the previous click secret, rotated";
+        let old = click_key_from_secret(OLD, "s").unwrap();
+        let old_id = ClickId::mint(&old, "01HZX3V9Q8W7E6R5T4Y3M2K1N0", "", "", 1, [1; 8]);
+        let old_id = old_id.unwrap();
+        let json = format!(r#"{{"current": "{CURRENT}", "previous": ["{OLD}"]}}"#);
+        let rotated = click_key_from_secret(&json, "s").unwrap();
+        assert_eq!(rotated.previous_count(), 1);
+        assert!(ClickId::verify(&rotated, &old_id).is_ok());
+        let plain = click_key_from_secret(&format!("  {CURRENT}\n"), "s").unwrap();
+        assert_eq!(plain.previous_count(), 0);
+        assert_eq!(
+            ClickId::verify(&plain, &old_id),
+            Err(ClickIdError::Signature)
+        );
+        let short = click_key_from_secret("short", "AFFNET_CLICK_SECRET").unwrap_err();
+        assert!(short.0.starts_with("AFFNET_CLICK_SECRET: "), "{short}");
+        let bad = click_key_from_secret(r#"{"curent": "x"}"#, "the secret A").unwrap_err();
+        assert!(bad.0.contains("the secret A"), "{bad}");
+        let weak = format!(r#"{{"current": "{CURRENT}", "previous": ["short"]}}"#);
+        assert!(click_key_from_secret(&weak, "s").is_err());
+    }
 
     #[test]
     fn whole_numbers_in_range_are_read_and_others_name_the_variable() {

@@ -5,6 +5,8 @@
 use crate::offer_sync::run_scheduled;
 use crate::router;
 use crate::state::AppState;
+use affnet_core::sync_log::SyncStatus;
+use lambda_http::lambda_runtime::Diagnostic;
 use lambda_http::lambda_runtime::{self, Context, LambdaEvent, service_fn};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, Service};
@@ -18,6 +20,7 @@ const FINISH_MARGIN: Duration = Duration::from_secs(10);
 pub async fn run(state: AppState) -> Result<(), Error> {
     let router = router::for_function(crate::routes::Function::OfferSync, state.clone());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        // Each failure is reported with its own error type (see `InvocationError`).
         handle(state.clone(), router.clone(), event)
     }))
     .await
@@ -46,25 +49,86 @@ fn deadline_of(context: &Context) -> Option<Instant> {
     Some(Instant::now() + left.saturating_sub(FINISH_MARGIN))
 }
 
-/// One invocation: a scheduled sync, or an HTTP request for the router.
+/// Why an invocation failed. Lambda reports the variant's name as the error type (not the
+/// `&Box<dyn Error>` of a boxed error), so a failed scheduled sync reads as `SyncFailed` in the
+/// invocation result, the logs and the metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    /// The scheduled run ran and failed (its log, with the reason, is stored).
+    #[error("scheduled sync of {integration_id} failed (run {run_id}): {message}")]
+    SyncFailed {
+        integration_id: String,
+        run_id: String,
+        message: String,
+    },
+    /// The scheduled run could not start or finish (the store failed).
+    #[error("scheduled sync of {integration_id} could not run: {message}")]
+    SyncNotRun {
+        integration_id: String,
+        message: String,
+    },
+    /// The payload was neither a scheduler event nor an HTTP event.
+    #[error("neither a scheduler event nor an HTTP event: {0}")]
+    UnknownEvent(String),
+    /// The HTTP response could not be serialized.
+    #[error("HTTP response: {0}")]
+    Response(String),
+}
+
+impl InvocationError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InvocationError::SyncFailed { .. } => "SyncFailed",
+            InvocationError::SyncNotRun { .. } => "SyncNotRun",
+            InvocationError::UnknownEvent(_) => "UnknownEvent",
+            InvocationError::Response(_) => "ResponseError",
+        }
+    }
+}
+
+impl From<InvocationError> for Diagnostic {
+    fn from(error: InvocationError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// One invocation: a scheduled sync, or an HTTP request for the router. A scheduled run that
+/// failed fails the invocation; a skipped or partial one (it continues next time) does not.
 pub async fn handle(
     state: AppState,
     router: axum::Router,
     event: LambdaEvent<Value>,
-) -> Result<Value, Error> {
+) -> Result<Value, InvocationError> {
     let LambdaEvent { payload, context } = event;
     if let Some(integration_id) = scheduled_integration_id(&payload) {
         let log = run_scheduled(&state, &integration_id, deadline_of(&context))
             .await
-            .map_err(|e| Error::from(format!("scheduled sync of {integration_id}: {e}")))?;
+            .map_err(|e| InvocationError::SyncNotRun {
+                integration_id: integration_id.clone(),
+                message: e.to_string(),
+            })?;
+        if let Some(log) = log.as_ref().filter(|l| l.status == SyncStatus::Failed) {
+            return Err(InvocationError::SyncFailed {
+                integration_id,
+                run_id: log.id.clone(),
+                message: log
+                    .message
+                    .clone()
+                    .or_else(|| log.errors.first().map(|e| e.message.clone()))
+                    .unwrap_or_else(|| "no message".into()),
+            });
+        }
         return Ok(json!({ "integration_id": integration_id, "log": log }));
     }
     let request: LambdaRequest = serde_json::from_value(payload)
-        .map_err(|e| Error::from(format!("neither a scheduler event nor an HTTP event: {e}")))?;
+        .map_err(|e| InvocationError::UnknownEvent(e.to_string()))?;
     let mut http = Adapter::from(router);
     let response = http
         .call(LambdaEvent::new(request, context))
         .await
         .map_err(|never| match never {})?;
-    Ok(serde_json::to_value(response)?)
+    serde_json::to_value(response).map_err(|e| InvocationError::Response(e.to_string()))
 }

@@ -7,6 +7,7 @@ pub mod connection_test;
 pub mod conversions;
 pub mod error;
 pub mod http;
+pub mod iam;
 pub mod integrations;
 pub mod lambda_offer_sync;
 pub mod offer_sync;

@@ -99,6 +99,51 @@ async fn one_handler_serves_schedules_and_http() {
     assert_eq!(out["log"], Value::Null);
 }
 
+/// Issue #9: a scheduled run that failed fails the invocation, with a readable error type; a
+/// skipped one does not.
+#[tokio::test]
+async fn a_failed_scheduled_sync_fails_the_invocation_and_a_skipped_one_does_not() {
+    let tune = MockTune::start().await;
+    tune.mount_status(None, 500, None).await;
+    let state = sqlite_state(Config::for_tests());
+    let app = router::for_function(Function::OfferSync, state.clone());
+    let local = router::local(state.clone());
+    let created = call(&local, "POST", "/integrations", Some(json!({
+        "network": "tune", "name": "T", "credentials": {"api_key": key_for(Mode::Network)},
+        "settings": {"network_id": NETWORK_ID, "api_domain": tune.uri(), "auto_sync": {"enabled": true}},
+    })))
+    .await;
+    let id = created.json["id"].as_str().unwrap().to_string();
+
+    let scheduled = LambdaEvent::new(json!({"integration_id": id}), Context::default());
+    let error = handle(state.clone(), app.clone(), scheduled)
+        .await
+        .expect_err("a failed run fails the invocation");
+    let diagnostic = lambda_http::lambda_runtime::Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "SyncFailed");
+    assert!(
+        diagnostic.error_message.contains(&id),
+        "{}",
+        diagnostic.error_message
+    );
+    let (logs, _) = state.repo.list_sync_logs(&id, 1, None).await.unwrap();
+    assert_eq!(logs[0].status, affnet_core::sync_log::SyncStatus::Failed);
+
+    let patched = call(
+        &local,
+        "PATCH",
+        &format!("/integrations/{id}"),
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert!(patched.status.is_success(), "{}", patched.text);
+    let scheduled = LambdaEvent::new(json!({"integration_id": id}), Context::default());
+    let out = handle(state.clone(), app, scheduled)
+        .await
+        .expect("a skipped run is a successful invocation");
+    assert_eq!(out["log"]["status"], "skipped");
+}
+
 async fn out_log_id(state: &affnet_app::AppState, id: &str) -> Value {
     let (logs, _) = state.repo.list_sync_logs(id, 1, None).await.unwrap();
     json!(logs[0].id)

@@ -57,10 +57,23 @@ const LEN_MASK: u8 = 0x3f;
 /// Keeps these tags apart from anything else the same secret may ever sign.
 const DOMAIN: &[u8] = b"affnet/click-id\0";
 
-/// The server secret, keyed once (HMAC's inner and outer pads are computed here, not per click).
+/// The server secret, keyed once (HMAC's inner and outer pads are computed here, not per click),
+/// with the secrets it replaced: click IDs are minted with the current one only, and verified
+/// with the current one, then each previous one (rotation without breaking older click IDs).
 #[derive(Clone)]
 pub struct ClickKey {
     mac: Hmac<Sha256>,
+    previous: Vec<Hmac<Sha256>>,
+}
+
+fn keyed(secret: &[u8]) -> Result<Hmac<Sha256>, MintError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(MintError::WeakSecret);
+    }
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| MintError::WeakSecret)?;
+    mac.update(DOMAIN);
+    Ok(mac)
 }
 
 impl std::fmt::Debug for ClickKey {
@@ -73,13 +86,27 @@ impl ClickKey {
     /// Keys HMAC-SHA256 with `secret` (at least [`MIN_SECRET_LEN`] bytes: the deployment makes
     /// a random 64-character one).
     pub fn new(secret: &[u8]) -> Result<ClickKey, MintError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(MintError::WeakSecret);
-        }
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| MintError::WeakSecret)?;
-        mac.update(DOMAIN);
-        Ok(ClickKey { mac })
+        Ok(ClickKey {
+            mac: keyed(secret)?,
+            previous: Vec::new(),
+        })
+    }
+
+    /// The key of `current`, which also verifies click IDs minted with any of `previous`
+    /// (newest first; each at least [`MIN_SECRET_LEN`] bytes too).
+    pub fn with_previous<'a>(
+        current: &[u8],
+        previous: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<ClickKey, MintError> {
+        Ok(ClickKey {
+            mac: keyed(current)?,
+            previous: previous.into_iter().map(keyed).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// How many previous secrets this key still verifies.
+    pub fn previous_count(&self) -> usize {
+        self.previous.len()
     }
 
     fn tag(&self, data: &[u8]) -> [u8; TAG_LEN] {
@@ -203,11 +230,15 @@ impl ClickId {
             return Err(ClickIdError::UnknownVersion(bytes[0]));
         }
         let (data, tag) = bytes[..len].split_at(len - TAG_LEN);
-        key.mac
-            .clone()
-            .chain_update(data)
-            .verify_truncated_left(tag)
-            .map_err(|_| ClickIdError::Signature)?;
+        let signed = std::iter::once(&key.mac).chain(&key.previous).any(|mac| {
+            mac.clone()
+                .chain_update(data)
+                .verify_truncated_left(tag)
+                .is_ok()
+        });
+        if !signed {
+            return Err(ClickIdError::Signature);
+        }
         parse(data).ok_or(ClickIdError::Encoding)
     }
 }
@@ -588,6 +619,45 @@ mod tests {
             assert_eq!(read_field(&mut rest).as_deref(), Some(s.as_str()));
             assert!(rest.is_empty());
         }
+    }
+
+    #[test]
+    fn rotation_mints_with_current_and_verifies_current_then_previous() {
+        const OLD: &[u8] = b"the click secret of last year, 1";
+        const OLDER: &[u8] = b"the click secret of two years ago";
+        const NEW: &[u8] = b"the click secret of this year, 22";
+        let old = ClickKey::new(OLD).unwrap();
+        let older = ClickKey::new(OLDER).unwrap();
+        let from_old = ClickId::mint(&old, OFFER, "m", "c", 5, [3; 8]).unwrap();
+        let from_older = ClickId::mint(&older, OFFER, "m", "c", 6, [4; 8]).unwrap();
+
+        let rotated = ClickKey::with_previous(NEW, [OLD, OLDER]).unwrap();
+        assert_eq!(rotated.previous_count(), 2);
+        assert_eq!(ClickId::verify(&rotated, &from_old).unwrap().time, 5);
+        assert_eq!(ClickId::verify(&rotated, &from_older).unwrap().time, 6);
+        // Minted with the current secret only: the old key alone no longer verifies it.
+        let minted = ClickId::mint(&rotated, OFFER, "m", "c", 7, [5; 8]).unwrap();
+        assert_eq!(
+            minted,
+            ClickId::mint(&ClickKey::new(NEW).unwrap(), OFFER, "m", "c", 7, [5; 8]).unwrap()
+        );
+        assert_eq!(ClickId::verify(&old, &minted), Err(ClickIdError::Signature));
+        // A secret that was dropped from the list no longer verifies its click IDs.
+        let dropped = ClickKey::with_previous(NEW, [OLD]).unwrap();
+        assert_eq!(
+            ClickId::verify(&dropped, &from_older),
+            Err(ClickIdError::Signature)
+        );
+        // Tampering is caught whatever the number of keys.
+        let mut tampered = from_old.clone().into_bytes();
+        tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(ClickId::verify(&rotated, &tampered).is_err());
+        // Every previous secret must be as strong as the current one.
+        assert_eq!(
+            ClickKey::with_previous(NEW, [b"short".as_slice()]).unwrap_err(),
+            MintError::WeakSecret
+        );
     }
 
     #[test]

@@ -592,3 +592,69 @@ async fn rejected_items_are_invalid() {
         .await;
     assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
 }
+
+/// Refuses DeleteItem the way IAM does for a function without `dynamodb:DeleteItem` (issue #9:
+/// the postback function is not granted it).
+#[derive(Debug)]
+struct NoDeleteItem;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for NoDeleteItem {
+    fn name(&self) -> &'static str {
+        "no-delete-item"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        match context.request().headers().get("x-amz-target") {
+            Some("DynamoDB_20120810.DeleteItem") => {
+                Err("AccessDeniedException: not granted dynamodb:DeleteItem".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn guarded_writes_over_expired_items_delete_nothing() {
+    let planter = fresh_dynamo_store().await;
+    let config = planter
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(NoDeleteItem)
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), planter.table());
+    // A click's totals that expired but are still in the table: alone and in a transaction.
+    plant_expired(&planter, &key("CLICK#1", "TOTALS"), "conversions").await;
+    store
+        .write(vec![add(key("CLICK#1", "TOTALS"), "conversions", 1)])
+        .await
+        .expect("an add over an expired item needs no DeleteItem");
+    plant_expired(&planter, &key("CLICK#2", "TOTALS"), "conversions").await;
+    plant_expired(&planter, &key("CLICK#2", "META"), "x").await;
+    store
+        .write(vec![
+            add(key("CLICK#2", "TOTALS"), "conversions", 2),
+            put(Item::new(key("CLICK#2", "META"), json!({"m": 1}))),
+        ])
+        .await
+        .expect("nor in a transaction");
+    let one = store.get(&key("CLICK#1", "TOTALS")).await.unwrap().unwrap();
+    assert_eq!(one.counters["conversions"], Decimal::ONE);
+    assert_eq!((one.version, one.expires_at), (0, None));
+    let two = store.get(&key("CLICK#2", "TOTALS")).await.unwrap().unwrap();
+    assert_eq!(two.counters["conversions"], Decimal::from(2));
+    let meta = store.get(&key("CLICK#2", "META")).await.unwrap().unwrap();
+    assert!(meta.counters.is_empty() && meta.data == json!({"m": 1}));
+    // A live item is still updated in place (counters kept).
+    store
+        .write(vec![add(key("CLICK#1", "TOTALS"), "conversions", 1)])
+        .await
+        .unwrap();
+    let one = store.get(&key("CLICK#1", "TOTALS")).await.unwrap().unwrap();
+    assert_eq!(one.counters["conversions"], Decimal::from(2));
+}

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Default rows per page for offer and advertiser listings.
 pub const DEFAULT_PAGE_LIMIT: u32 = 500;
@@ -94,7 +94,12 @@ pub struct ConnectionInfo {
 #[derive(Clone)]
 pub struct TuneClient {
     inner: Arc<Inner>,
+    /// No attempt starts, and none runs, past this instant (see [`TuneClient::with_deadline`]).
+    deadline: Option<Instant>,
 }
+
+/// Shortest attempt worth starting before a deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(200);
 
 struct Inner {
     http: reqwest::Client,
@@ -172,11 +177,35 @@ impl TuneClient {
                 retry: config.retry,
                 max_response_bytes: config.max_response_bytes,
             }),
+            deadline: None,
         })
     }
 
     pub fn mode(&self) -> Mode {
         self.inner.mode
+    }
+
+    /// The same client, bounded by `deadline` as a whole, retries included: each attempt's
+    /// timeout is cut to the time left, no attempt or retry starts when too little is left
+    /// (the last error, or [`TuneError::Timeout`], is returned instead). `None`: no bound.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> TuneClient {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The instant this client stops by, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time an attempt may take now: the configured timeout, cut to what is left before the
+    /// deadline; `None` when too little is left to start one.
+    fn attempt_timeout(&self) -> Option<Duration> {
+        let Some(deadline) = self.deadline else {
+            return Some(self.inner.timeout);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        (left >= MIN_ATTEMPT).then(|| left.min(self.inner.timeout))
     }
 
     /// The host calls go to (for messages; never contains the key).
@@ -196,8 +225,23 @@ impl TuneClient {
         let retry = &self.inner.retry;
         let mut attempt = 0u32;
         loop {
-            let started = std::time::Instant::now();
-            let result = self.attempt().run(url.clone()).await;
+            let started = Instant::now();
+            let Some(timeout) = self.attempt_timeout() else {
+                tracing::info!(
+                    target_name = target,
+                    method,
+                    "tune call not started: the deadline is too close"
+                );
+                return Err(TuneError::Timeout {
+                    timeout_ms: self
+                        .inner
+                        .timeout
+                        .as_millis()
+                        .try_into()
+                        .unwrap_or(u64::MAX),
+                });
+            };
+            let result = self.attempt(timeout).run(url.clone()).await;
             match result {
                 Ok(data) => {
                     tracing::debug!(
@@ -210,6 +254,15 @@ impl TuneClient {
                 }
                 Err(err) if err.is_retryable() && attempt < retry.max_retries => {
                     let wait = retry.delay(attempt, err.kind() == ErrorKind::RateLimited, jitter());
+                    if !self.may_retry_after(wait) {
+                        tracing::info!(
+                            target_name = target,
+                            method,
+                            error = err.kind().as_str(),
+                            "tune call failed; no time left to retry before the deadline"
+                        );
+                        return Err(err);
+                    }
                     tracing::warn!(
                         target_name = target,
                         method,
@@ -402,12 +455,18 @@ impl TuneClient {
         url
     }
 
-    fn attempt(&self) -> Attempt<'_> {
+    /// Whether a retry after `wait` would still start before the deadline.
+    fn may_retry_after(&self, wait: Duration) -> bool {
+        self.deadline
+            .is_none_or(|deadline| Instant::now() + wait + MIN_ATTEMPT <= deadline)
+    }
+
+    fn attempt(&self, timeout: Duration) -> Attempt<'_> {
         Attempt {
             http: &self.inner.http,
             host: &self.inner.endpoint.host,
             secret: &self.inner.api_key,
-            timeout: self.inner.timeout,
+            timeout,
             max_bytes: self.inner.max_response_bytes,
         }
     }

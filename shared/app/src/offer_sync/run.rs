@@ -95,7 +95,8 @@ impl Run<'_> {
             self.state.config.allow_private_network,
             Purpose::Sync,
         ) {
-            Ok(client) => client,
+            // Every TUNE call of the run, retries included, ends by the run's deadline.
+            Ok(client) => client.with_deadline(self.deadline),
             Err(e) => return self.fail(None, e.kind().as_str(), &e.to_string()),
         };
         let Some(ctx) = self.context(&client).await else {
@@ -431,6 +432,13 @@ impl Run<'_> {
     }
 
     fn page_failed(&mut self, page: u32, error: &TuneError) {
+        // Cut short by the deadline (the TUNE client stops there): out of time, not broken.
+        let out_of_time = self
+            .deadline
+            .is_some_and(|d| Instant::now() + Duration::from_secs(1) >= d);
+        if out_of_time && error.kind() == affnet_tune::ErrorKind::Timeout {
+            return self.out_of_budget(page);
+        }
         self.log.stopped_at_page = Some(page);
         let kept = self.log.pages_fetched;
         self.fail(

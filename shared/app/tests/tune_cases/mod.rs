@@ -58,6 +58,7 @@ macro_rules! tune_suite {
             sync::bad_sync_requests_change_nothing,
             sync::sync_logs_newest_first,
             sync::pages_are_paced_under_the_rate_limit,
+            sync::http_sync_ends_within_its_budget_retries_included,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -830,3 +830,49 @@ pub async fn pages_are_paced_under_the_rate_limit(store: Arc<dyn ItemStore>) {
         started.elapsed()
     );
 }
+
+/// Issue #9: a sync started over HTTP ends within its budget (API Gateway cuts answers at 30 s)
+/// however slow TUNE is: the budget bounds every attempt and retry, not only the gaps between
+/// pages. Here one page would take three attempts of `timeout_ms` each (3 s) without the bound.
+pub async fn http_sync_ends_within_its_budget_retries_included(store: Arc<dyn ItemStore>) {
+    let mut config = affnet_app::Config::for_tests();
+    let budget = Duration::from_millis(1_500);
+    config.tune.http_sync_budget = Some(budget);
+    let h = Harness::with_config(store, config).await;
+    h.tune.mount_advertisers(&[("100", "Acme")]).await;
+    let page = fixtures::success(fixtures::paged(1, 1, 1, &[fixtures::network_offer_row(1)]));
+    h.tune
+        .mount_delayed(
+            Some(("Offer", "findAll")),
+            page,
+            Duration::from_secs(5),
+            None,
+        )
+        .await;
+    let id = h.integration(Mode::Network, json!({})).await;
+    let patched = h
+        .call(
+            "PATCH",
+            &format!("/integrations/{id}"),
+            Some(json!({"timeout_ms": 1000})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    let started = std::time::Instant::now();
+    let reply = h.sync(&id, None).await;
+    let took = started.elapsed();
+    assert!(
+        took < budget + Duration::from_millis(700),
+        "the sync answered after {took:?}, past its {budget:?} budget"
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["status"], "partial", "{}", reply.json);
+    assert_eq!(reply.json["stopped_at_page"], 1, "{}", reply.json);
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("time budget")),
+        "{}",
+        reply.json
+    );
+}

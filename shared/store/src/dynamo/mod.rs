@@ -16,7 +16,7 @@
 //! | counter increments (`Add`) | `pk`, `sk` | table | one `UpdateItem` `ADD c_<name> :delta` (creates the item) |
 //! | a batch of 2 to 100 writes, all or nothing | `pk`, `sk` of each | table | one `TransactWriteItems` (Put/Update/Delete/ConditionCheck) |
 //! | a lone `Check` | `pk`, `sk` | table | `GetItem` (ConsistentRead), condition evaluated on the reply |
-//! | an expired item still in the table that blocks a write (rare) | `pk`, `sk` | table | `DeleteItem` if `ttl <= now`, then the write again |
+//! | an expired item still in the table that blocks a write (rare) | `pk`, `sk` | table | `PutItem` of what the write makes from nothing, if `ttl <= now` (never a `DeleteItem`) |
 //! | integration | `INTEGRATION` / `<id>` | table | get, list the partition, create (absent), update (version), delete (exists) |
 //! | offer | `OFFER#<id>` / `META` | table; `gsi1`: `OFFERS` / `<integration id>#<id>` | get; list all or one integration's (`gsi1` prefix) |
 //! | synced offer's remote id | `INT#<integration id>#REMOTE` / `<remote id>` | table | created with its offer in one transaction; list the partition |
@@ -26,8 +26,11 @@
 //! Expired items: DynamoDB deletes them lazily (within days), so every read hides an item whose
 //! `ttl` has passed and every condition treats it as absent. A write that would otherwise inherit
 //! something from an expired item (a `Put` keeping counters, an `Add` adding to them) carries a
-//! guard condition (the item is absent or live); when the guard fails the adapter deletes the
-//! expired item (`ttl <= now`, which changes nothing anyone can see) and writes again.
+//! guard condition (the item is absent or live); when the guard fails the adapter overwrites the
+//! expired item with what the write makes from nothing (`PutItem` on condition `ttl <= now`),
+//! and if that condition fails in turn (someone replaced it meanwhile) writes normally again.
+//! Nothing is deleted on this path: functions that never delete need no `dynamodb:DeleteItem`
+//! (see [`DynamoStore::actions`]).
 //!
 //! Item data (it holds network credentials) is never logged, nor put into errors.
 //!
@@ -36,6 +39,7 @@
 //! lone request or in a transaction, and what the reply means), [`query`], [`table`] (creation)
 //! and [`requests`] (request counting).
 
+mod actions;
 mod codec;
 mod expr;
 mod plan;
@@ -45,14 +49,14 @@ mod table;
 mod write;
 
 use crate::port::{Item, ItemStore, Key, Page, Query, StoreError, Write};
+pub use actions::{READ_ACTIONS, StoreCall};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use codec::{key_attrs, parse_item};
-use expr::Expr;
 use requests::RequestCounter;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -175,26 +179,6 @@ impl DynamoStore {
             .map_err(|e| sdk_error("GetItem", e))?;
         out.item.map(parse_item).transpose()
     }
-
-    /// Deletes an item only if it has expired: invisible to every reader already, so this
-    /// changes nothing but unblocks a write that must not inherit from it.
-    async fn purge_expired(&self, key: &Key) -> Result<(), StoreError> {
-        let mut expr = Expr::default();
-        let condition = expr.expired(now_secs());
-        let e = expr.finish(Some(condition));
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .set_condition_expression(e.condition)
-            .set_expression_attribute_names(e.names)
-            .set_expression_attribute_values(e.values)
-            .send()
-            .await;
-        // Already purged or replaced by someone else: fine too.
-        done_unless(result, "ConditionalCheckFailedException", "DeleteItem")
-    }
 }
 
 #[async_trait]
@@ -210,17 +194,21 @@ impl ItemStore for DynamoStore {
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         crate::port::check_batch(&writes)?;
+        // Writes whose last round found an expired item in their way: planned as overwrites.
+        let mut over_expired = HashSet::new();
         for round in 0..MAX_ROUNDS {
             let now = now_secs();
             let outcome = match writes.as_slice() {
-                [one] => self.write_one(one, now).await?,
-                many => self.write_many(many, now).await?,
+                [one] => self.write_one(one, now, over_expired.contains(&0)).await?,
+                many => self.write_many(many, now, &over_expired).await?,
             };
             match outcome {
                 Round::Done => return Ok(()),
                 Round::Expired(indexes) => {
                     for index in indexes {
-                        self.purge_expired(writes[index].key()).await?;
+                        if !over_expired.remove(&index) {
+                            over_expired.insert(index);
+                        }
                     }
                 }
                 Round::Conflict => {

@@ -29,8 +29,10 @@ pub(super) struct Planned {
     pub action: Action,
     /// Its condition (`None`: unconditional; a `Check` always has one) and placeholders.
     pub expressions: Expressions,
-    /// The condition is only the not-expired guard: its failure means an expired item is in the
-    /// way (purge it and write again), not that the caller's condition failed.
+    /// The condition is only a guard about expiry, not the caller's: its failure means the
+    /// item's state was not the one this plan assumed (an expired item is in the way of a
+    /// normal plan, or the expired item an overwrite plan replaces is gone), so the write goes
+    /// again with the other plan.
     pub guarded: bool,
 }
 
@@ -44,7 +46,16 @@ impl Planned {
     }
 }
 
-pub(super) fn plan(write: &Write, now: i64) -> Result<Planned, StoreError> {
+/// The write's plan; `over_expired` when the last round found an expired item in the way of
+/// this write (see [`plan_over_expired`]).
+pub(super) fn plan(write: &Write, now: i64, over_expired: bool) -> Result<Planned, StoreError> {
+    let overwrite = match over_expired {
+        true => plan_over_expired(write, now)?,
+        false => None,
+    };
+    if let Some(planned) = overwrite {
+        return Ok(planned);
+    }
     match write {
         // Nothing live to keep counters from: replace whatever is there (absent or expired).
         Write::Put {
@@ -160,6 +171,44 @@ fn plan_add(
     Ok(Planned::new(action, expr, condition, true))
 }
 
+/// A guarded write (a `Put` that keeps counters, an `Add`) over an expired item still in the
+/// table (DynamoDB deletes them lazily): one `PutItem` of the item the write makes from
+/// nothing, on condition that the item there is still expired (`ttl <= now`). Nothing is
+/// deleted, so a function needs no `dynamodb:DeleteItem` for it. If the condition fails
+/// someone replaced the item meanwhile, and the write goes again with its normal plan.
+/// `None` for writes that are not guarded (their conditions already treat expired as absent).
+fn plan_over_expired(write: &Write, now: i64) -> Result<Option<Planned>, StoreError> {
+    let fresh = match write {
+        Write::Put {
+            item,
+            when: Condition::Always,
+        } => item_attrs(item)?,
+        Write::Add {
+            key,
+            deltas,
+            expires_at,
+        } => {
+            // What the `Add` makes of an absent item: version 0, null data, the counters.
+            let mut item = Item::new(key.clone(), serde_json::Value::Null);
+            item.version = 0;
+            item.expires_at = *expires_at;
+            for (name, delta) in merged_deltas(deltas)? {
+                item.counters.insert(name.to_string(), delta);
+            }
+            item_attrs(&item)?
+        }
+        _ => return Ok(None),
+    };
+    let mut expr = Expr::default();
+    let condition = Some(expr.expired(now));
+    Ok(Some(Planned::new(
+        Action::Put(fresh),
+        expr,
+        condition,
+        true,
+    )))
+}
+
 /// Sums deltas of one counter named twice (DynamoDB rejects two `ADD`s on one path).
 fn merged_deltas(deltas: &[(String, Decimal)]) -> Result<BTreeMap<&str, Decimal>, StoreError> {
     let mut merged: BTreeMap<&str, Decimal> = BTreeMap::new();
@@ -185,6 +234,7 @@ mod tests {
                 when: Condition::Always,
             },
             100,
+            false,
         )
         .unwrap();
         let Action::Update { update, .. } = &planned.action else {
@@ -195,6 +245,48 @@ mod tests {
             "SET #v = :v0, #d = :v1 REMOVE #ttl, #gsi1pk, #gsi1sk"
         );
         assert!(planned.guarded);
+    }
+
+    #[test]
+    fn over_an_expired_item_guarded_writes_overwrite_it_and_delete_nothing() {
+        let key = Key::new("CLICK#1", "TOTALS");
+        let add = Write::Add {
+            key: key.clone(),
+            deltas: vec![
+                ("n".to_string(), Decimal::from(2)),
+                ("n".to_string(), Decimal::from(1)),
+            ],
+            expires_at: Some(500),
+        };
+        let planned = plan(&add, 100, true).unwrap();
+        let Action::Put(attrs) = &planned.action else {
+            panic!("an add over an expired item is a put");
+        };
+        assert_eq!(attrs["v"], n(0));
+        assert_eq!(attrs["c_n"], n(3));
+        assert_eq!(attrs["ttl"], n(500));
+        assert_eq!(
+            planned.expressions.condition.as_deref(),
+            Some("#ttl <= :v0")
+        );
+        assert!(planned.guarded);
+        let put = Write::Put {
+            item: Item::new(key.clone(), serde_json::json!({"a": 1})),
+            when: Condition::Always,
+        };
+        assert!(matches!(
+            plan(&put, 100, true).unwrap().action,
+            Action::Put(_)
+        ));
+        // Writes with the caller's condition already treat an expired item as absent.
+        let delete = Write::Delete {
+            key,
+            when: Condition::Exists,
+        };
+        assert!(matches!(
+            plan(&delete, 100, true).unwrap().action,
+            Action::Delete(_)
+        ));
     }
 
     #[test]

@@ -10,11 +10,14 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     CancellationReason, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
+use std::collections::HashSet;
 
 /// What one round of a write came to.
 pub(super) enum Round {
     Done,
-    /// Expired items (by write index) stood in the way of guarded writes.
+    /// Guarded writes (by index) found the item's expiry other than their plan assumed: an
+    /// expired item in the way, or no longer the expired item they meant to overwrite. They go
+    /// again with the other plan.
     Expired(Vec<usize>),
     /// A concurrent transaction held an item: try again shortly.
     Conflict,
@@ -118,7 +121,12 @@ where
 
 impl DynamoStore {
     /// One write, as one request.
-    pub(super) async fn write_one(&self, write: &Write, now: i64) -> Result<Round, StoreError> {
+    pub(super) async fn write_one(
+        &self,
+        write: &Write,
+        now: i64,
+        over_expired: bool,
+    ) -> Result<Round, StoreError> {
         if let Write::Check { key, when } = write {
             return self.check_one(key, *when, now).await;
         }
@@ -126,7 +134,7 @@ impl DynamoStore {
             action,
             expressions: e,
             guarded,
-        } = plan(write, now)?;
+        } = plan(write, now, over_expired)?;
         let (client, table) = (&self.client, self.table.as_str());
         match action {
             Action::Put(attrs) => {
@@ -162,11 +170,16 @@ impl DynamoStore {
     }
 
     /// Several writes, as one transaction.
-    pub(super) async fn write_many(&self, writes: &[Write], now: i64) -> Result<Round, StoreError> {
+    pub(super) async fn write_many(
+        &self,
+        writes: &[Write],
+        now: i64,
+        over_expired: &HashSet<usize>,
+    ) -> Result<Round, StoreError> {
         let mut guarded = Vec::with_capacity(writes.len());
         let mut items = Vec::with_capacity(writes.len());
-        for write in writes {
-            let planned = plan(write, now)?;
+        for (index, write) in writes.iter().enumerate() {
+            let planned = plan(write, now, over_expired.contains(&index))?;
             guarded.push(planned.guarded);
             items.push(transact_item(
                 &self.table,
