@@ -11,11 +11,12 @@ pub async fn state_from_env() -> Result<AppState, Box<dyn std::error::Error + Se
         aws_sdk_dynamodb::Client::new(&aws),
         config.aws.table.clone(),
     );
-    // Automatic offer sync: EventBridge Scheduler.
-    let scheduler = Arc::new(crate::schedule_aws::EventBridgeScheduler::new(
-        aws_sdk_scheduler::Client::new(&aws),
+    // Automatic offer sync: EventBridge Scheduler, its client built at first use (only the
+    // functions that manage schedules link it; see AppState::scheduler).
+    let scheduler = crate::schedule_aws::LazyEventBridgeScheduler::new(
+        &aws,
         config.aws.sync_function_arn.clone(),
         config.aws.scheduler_role_arn.clone(),
-    ));
-    Ok(AppState::new(Arc::new(store), config).with_scheduler(scheduler))
+    );
+    Ok(AppState::new(Arc::new(store), config).with_aws_scheduler(scheduler))
 }

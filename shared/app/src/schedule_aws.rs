@@ -12,6 +12,43 @@ use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErr
 use aws_sdk_scheduler::types::{
     FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState, Target,
 };
+use std::sync::OnceLock;
+
+/// The AWS host's scheduler: [`EventBridgeScheduler`], its client built at first use from the
+/// host's SDK configuration (no AWS call either way). Only code that manages schedules reaches
+/// it (through [`crate::AppState::scheduler`]: the `api` and `offer-sync` handlers), so the other
+/// functions do not link the Scheduler client.
+pub struct LazyEventBridgeScheduler {
+    aws: aws_config::SdkConfig,
+    target_arn: Option<String>,
+    role_arn: Option<String>,
+    built: OnceLock<EventBridgeScheduler>,
+}
+
+impl LazyEventBridgeScheduler {
+    pub fn new(
+        aws: &aws_config::SdkConfig,
+        target_arn: Option<String>,
+        role_arn: Option<String>,
+    ) -> Self {
+        LazyEventBridgeScheduler {
+            aws: aws.clone(),
+            target_arn,
+            role_arn,
+            built: OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> &EventBridgeScheduler {
+        self.built.get_or_init(|| {
+            EventBridgeScheduler::new(
+                Client::new(&self.aws),
+                self.target_arn.clone(),
+                self.role_arn.clone(),
+            )
+        })
+    }
+}
 
 pub const TARGET_ARN_VAR: &str = "AFFNET_SYNC_FUNCTION_ARN";
 pub const ROLE_ARN_VAR: &str = "AFFNET_SCHEDULER_ROLE_ARN";
