@@ -82,21 +82,18 @@ pub async fn state_for(function: Function) -> Result<AppState, InitError> {
         aws_sdk_dynamodb::Client::from_conf(dynamodb),
         config.aws.table.clone(),
     );
-    // Automatic offer sync: EventBridge Scheduler (management calls: the same bounds).
+    // Automatic offer sync: EventBridge Scheduler, its client built at first use (only the
+    // functions that manage schedules link it; see AppState::scheduler), with the management
+    // calls' bounds and the schedules' dead-letter queue.
     let policy = SdkPolicy::for_function(Function::Api);
-    let scheduler = aws_sdk_scheduler::config::Builder::from(&aws)
-        .timeout_config(timeouts(&policy))
-        .retry_config(retries(&policy))
-        .build();
-    let scheduler = Arc::new(
-        crate::schedule_aws::EventBridgeScheduler::new(
-            aws_sdk_scheduler::Client::from_conf(scheduler),
-            config.aws.sync_function_arn.clone(),
-            config.aws.scheduler_role_arn.clone(),
-        )
-        .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone()),
-    );
-    Ok(AppState::new(Arc::new(store), config).with_scheduler(scheduler))
+    let scheduler = crate::schedule_aws::LazyEventBridgeScheduler::new(
+        &aws,
+        config.aws.sync_function_arn.clone(),
+        config.aws.scheduler_role_arn.clone(),
+    )
+    .with_bounds(timeouts(&policy), retries(&policy))
+    .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone());
+    Ok(AppState::new(Arc::new(store), config).with_aws_scheduler(scheduler))
 }
 
 fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {

@@ -33,9 +33,11 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
         .with_state(state)
 }
 
-/// The router one Lambda function serves.
+/// The router one Lambda function serves. Inlined, so that a binary calling it with its constant
+/// function links only that function's routes (see [`routes`]).
+#[inline(always)]
 pub fn for_function(function: Function, state: AppState) -> Router {
-    build(routes::of_function(function), state)
+    build(function.routes().iter(), state)
 }
 
 /// Every route of every function: the local server.

@@ -1,7 +1,15 @@
 //! Every HTTP route: its method and path, the Lambda function that serves it, whether it is a
-//! management route, and its handler. This list is the one source: the routers are built from
-//! it (so a route cannot exist without its handler), and tests check that `template.yaml`
-//! declares exactly these routes on exactly these functions.
+//! management route, and its handler. Each function has its table ([`API`], [`CLICK`],
+//! [`POSTBACK`], [`OFFER_SYNC`], [`CONNECTION_TEST`]) and [`ROUTES`] is all of them, made at
+//! compile time: the one list the routers are built from (so a route cannot exist without its
+//! handler), and against which tests check that `template.yaml` declares exactly these routes on
+//! exactly these functions.
+//!
+//! Why one table per function: a binary that names its function ([`Function::routes`] with a
+//! constant, as the Lambdas' `router::for_function(Function::Click, ..)` does) references only
+//! that table, so it links only that function's handlers and the clients they use (the postback
+//! binary carries no TUNE client). Nothing a Lambda runs may read [`ROUTES`] at run time: that
+//! would link every handler into every function (see [`ADMIN_PATHS`]).
 
 use crate::state::AppState;
 use crate::{
@@ -111,7 +119,8 @@ const fn public(
     }
 }
 
-pub const ROUTES: &[Route] = &[
+/// The management API (`api`): networks, integrations, offers, conversions, reports.
+pub const API: &[Route] = &[
     admin("GET", "/networks", Function::Api, || {
         get(integrations::list_networks)
     }),
@@ -158,9 +167,15 @@ pub const ROUTES: &[Route] = &[
         get(conversions::get)
     }),
     admin("GET", "/reports", Function::Api, || get(reports::report)),
-    public("GET", "/c/{offer_id}", Function::Click, || {
-        get(click::click)
-    }),
+];
+
+/// The click redirect (`click`).
+pub const CLICK: &[Route] = &[public("GET", "/c/{offer_id}", Function::Click, || {
+    get(click::click)
+})];
+
+/// Conversion postbacks from networks (`postback`).
+pub const POSTBACK: &[Route] = &[
     public(
         "GET",
         "/postback/{integration_id}",
@@ -185,12 +200,18 @@ pub const ROUTES: &[Route] = &[
     public("POST", "/api/comp/status.json", Function::Postback, || {
         post(postbacks::receive_altercpa)
     }),
-    admin(
-        "POST",
-        "/integrations/{id}/test",
-        Function::ConnectionTest,
-        || post(connection_test::test),
-    ),
+];
+
+/// The TUNE connection test (`connection-test`).
+pub const CONNECTION_TEST: &[Route] = &[admin(
+    "POST",
+    "/integrations/{id}/test",
+    Function::ConnectionTest,
+    || post(connection_test::test),
+)];
+
+/// Offer sync from TUNE (`offer-sync`; its scheduled invocations are not routes).
+pub const OFFER_SYNC: &[Route] = &[
     admin(
         "GET",
         "/integrations/{id}/remote-offers",
@@ -211,6 +232,86 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+impl Function {
+    /// This function's routes. Inlined, so that a call with a constant function references that
+    /// table only (and the linker drops the other functions' handlers).
+    #[inline(always)]
+    pub const fn routes(self) -> &'static [Route] {
+        match self {
+            Function::Api => API,
+            Function::Click => CLICK,
+            Function::Postback => POSTBACK,
+            Function::OfferSync => OFFER_SYNC,
+            Function::ConnectionTest => CONNECTION_TEST,
+        }
+    }
+}
+
+const ROUTE_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < Function::ALL.len() {
+        n += Function::ALL[i].routes().len();
+        i += 1;
+    }
+    n
+};
+
+/// Every function's routes, in [`Function::ALL`] order. Fails to compile when a table holds a
+/// route of another function.
+const ALL_ROUTES: [Route; ROUTE_COUNT] = {
+    let mut all = [API[0]; ROUTE_COUNT];
+    let mut n = 0;
+    let mut i = 0;
+    while i < Function::ALL.len() {
+        let function = Function::ALL[i];
+        let table = function.routes();
+        let mut j = 0;
+        while j < table.len() {
+            assert!(
+                table[j].function as u8 == function as u8,
+                "a route sits in another function's table"
+            );
+            all[n] = table[j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    all
+};
+
+/// Every route of every function: the local server's router and the template tests.
+pub const ROUTES: &[Route] = &ALL_ROUTES;
+
+const ADMIN_PATH_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < ALL_ROUTES.len() {
+        if matches!(ALL_ROUTES[i].access, Access::Admin) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The paths of every management route (repeated per method), computed at compile time: a
+/// function can read these without linking the handlers [`ROUTES`] refers to.
+pub const ADMIN_PATHS: [&str; ADMIN_PATH_COUNT] = {
+    let mut paths = [""; ADMIN_PATH_COUNT];
+    let mut n = 0;
+    let mut i = 0;
+    while i < ALL_ROUTES.len() {
+        if matches!(ALL_ROUTES[i].access, Access::Admin) {
+            paths[n] = ALL_ROUTES[i].path;
+            n += 1;
+        }
+        i += 1;
+    }
+    paths
+};
+
 pub fn of_function(function: Function) -> impl Iterator<Item = &'static Route> {
-    ROUTES.iter().filter(move |r| r.function == function)
+    function.routes().iter()
 }

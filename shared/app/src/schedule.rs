@@ -80,8 +80,8 @@ pub async fn reconcile(state: &AppState, integration: &Integration) -> Result<()
         return Ok(());
     }
     let result = match wanted(integration) {
-        Some(frequency) => state.scheduler.upsert(&integration.id, frequency).await,
-        None => state.scheduler.remove(&integration.id).await,
+        Some(frequency) => state.scheduler().upsert(&integration.id, frequency).await,
+        None => state.scheduler().remove(&integration.id).await,
     };
     result.map_err(|e| {
         tracing::error!(integration = %integration.id, error = %e, "schedule not updated");
@@ -98,7 +98,7 @@ pub async fn reconcile(state: &AppState, integration: &Integration) -> Result<()
 /// After an integration was deleted: removes its schedule. A failure is only logged: the
 /// orphan schedule removes itself on its next run.
 pub async fn forget(state: &AppState, integration_id: &str) {
-    if let Err(e) = state.scheduler.remove(integration_id).await {
+    if let Err(e) = state.scheduler().remove(integration_id).await {
         tracing::warn!(integration = integration_id, error = %e, "schedule of a deleted integration not removed yet");
     }
 }

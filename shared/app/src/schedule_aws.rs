@@ -9,11 +9,73 @@
 use crate::schedule::{Frequency, ScheduleError, SyncScheduler, schedule_name};
 use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
+use aws_sdk_scheduler::config::retry::RetryConfig;
+use aws_sdk_scheduler::config::timeout::TimeoutConfig;
 use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::types::{
     DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState,
     Target,
 };
+use std::sync::OnceLock;
+
+/// The AWS host's scheduler: [`EventBridgeScheduler`], its client built at first use from the
+/// host's SDK configuration (no AWS call either way). Only code that manages schedules reaches
+/// it (through [`crate::AppState::scheduler`]: the `api` and `offer-sync` handlers), so the other
+/// functions do not link the Scheduler client.
+pub struct LazyEventBridgeScheduler {
+    aws: aws_config::SdkConfig,
+    target_arn: Option<String>,
+    role_arn: Option<String>,
+    dlq_arn: Option<String>,
+    bounds: Option<(TimeoutConfig, RetryConfig)>,
+    built: OnceLock<EventBridgeScheduler>,
+}
+
+impl LazyEventBridgeScheduler {
+    pub fn new(
+        aws: &aws_config::SdkConfig,
+        target_arn: Option<String>,
+        role_arn: Option<String>,
+    ) -> Self {
+        LazyEventBridgeScheduler {
+            aws: aws.clone(),
+            target_arn,
+            role_arn,
+            dlq_arn: None,
+            bounds: None,
+            built: OnceLock::new(),
+        }
+    }
+
+    /// The client's timeouts and retries.
+    pub fn with_bounds(mut self, timeouts: TimeoutConfig, retries: RetryConfig) -> Self {
+        self.bounds = Some((timeouts, retries));
+        self
+    }
+
+    /// The dead-letter queue of every schedule's target.
+    pub fn with_dead_letter_queue(mut self, dlq_arn: Option<String>) -> Self {
+        self.dlq_arn = dlq_arn;
+        self
+    }
+
+    pub fn get(&self) -> &EventBridgeScheduler {
+        self.built.get_or_init(|| {
+            let mut config = aws_sdk_scheduler::config::Builder::from(&self.aws);
+            if let Some((timeouts, retries)) = &self.bounds {
+                config = config
+                    .timeout_config(timeouts.clone())
+                    .retry_config(retries.clone());
+            }
+            EventBridgeScheduler::new(
+                Client::from_conf(config.build()),
+                self.target_arn.clone(),
+                self.role_arn.clone(),
+            )
+            .with_dead_letter_queue(self.dlq_arn.clone())
+        })
+    }
+}
 
 pub const TARGET_ARN_VAR: &str = "AFFNET_SYNC_FUNCTION_ARN";
 pub const ROLE_ARN_VAR: &str = "AFFNET_SCHEDULER_ROLE_ARN";

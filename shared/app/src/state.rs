@@ -10,8 +10,9 @@ pub struct AppState {
     pub repo: Repo,
     pub catalogue: &'static Catalogue,
     pub config: Arc<Config>,
-    /// Automatic offer sync: EventBridge Scheduler on AWS, tokio tasks locally.
-    pub scheduler: Arc<dyn crate::schedule::SyncScheduler>,
+    /// Automatic offer sync: EventBridge Scheduler on AWS, tokio tasks locally (read it with
+    /// [`AppState::scheduler`]).
+    scheduler: Scheduling,
     /// Integrations recently read by the postback routes (see [`Config::integration_cache_secs`]).
     pub integration_cache: Arc<crate::postbacks::cache::IntegrationCache>,
     /// How many refused postbacks' logs this process still keeps this hour.
@@ -24,7 +25,7 @@ impl AppState {
             repo: Repo::new(store),
             catalogue: Catalogue::embedded(),
             config: Arc::new(config),
-            scheduler: Arc::new(crate::schedule::NoScheduler),
+            scheduler: Scheduling::Given(Arc::new(crate::schedule::NoScheduler)),
             integration_cache: Arc::default(),
             refusal_budget: Arc::default(),
         }
@@ -35,9 +36,36 @@ impl AppState {
         mut self,
         scheduler: Arc<dyn crate::schedule::SyncScheduler>,
     ) -> AppState {
-        self.scheduler = scheduler;
+        self.scheduler = Scheduling::Given(scheduler);
         self
     }
+
+    /// Uses EventBridge Scheduler for automatic offer sync (the AWS host).
+    pub fn with_aws_scheduler(
+        mut self,
+        scheduler: crate::schedule_aws::LazyEventBridgeScheduler,
+    ) -> AppState {
+        self.scheduler = Scheduling::Aws(Arc::new(scheduler));
+        self
+    }
+
+    /// The scheduler of automatic offer sync. On AWS its client is built here, at first use: a
+    /// function whose handlers never call this (click, postback, connection-test) does not link
+    /// the Scheduler SDK.
+    pub fn scheduler(&self) -> &dyn crate::schedule::SyncScheduler {
+        match &self.scheduler {
+            Scheduling::Given(scheduler) => scheduler.as_ref(),
+            Scheduling::Aws(scheduler) => scheduler.get(),
+        }
+    }
+}
+
+/// Where [`AppState::scheduler`] comes from. Not a `dyn SyncScheduler` made at startup on AWS:
+/// that would put the EventBridge adapter in every function's binary.
+#[derive(Clone)]
+enum Scheduling {
+    Given(Arc<dyn crate::schedule::SyncScheduler>),
+    Aws(Arc<crate::schedule_aws::LazyEventBridgeScheduler>),
 }
 
 impl AppState {
