@@ -23,7 +23,14 @@ fn handle() -> LabelHandle {
 }
 
 fn click() -> String {
-    ClickId::mint(&key(), OFFER, handle(), CLICK_TIME, [1, 2, 3, 4, 5, 6, 7, 8]).unwrap()
+    ClickId::mint(
+        &key(),
+        OFFER,
+        handle(),
+        CLICK_TIME,
+        [1, 2, 3, 4, 5, 6, 7, 8],
+    )
+    .unwrap()
 }
 
 fn network(slug: &str, kind: &str, status_map: &[(&str, &str)]) -> Network {
@@ -910,7 +917,11 @@ fn every_catalogue_tail_interprets() {
 fn format_1_click_ids_are_verified_with_their_labels() {
     let labels = Labels::new("spring-sale", "banner_300x250");
     let old = v1::mint(&key(), OFFER, &labels, CLICK_TIME, [1; 8]).unwrap();
-    let d = run(&cpa(&[]), &request("&oid={o}&status=approve", &[("{o}", &old)])).unwrap();
+    let d = run(
+        &cpa(&[]),
+        &request("&oid={o}&status=approve", &[("{o}", &old)]),
+    )
+    .unwrap();
     let claims = d.claims().expect("verified");
     assert_eq!(claims.version, 1);
     assert_eq!(claims.labels(), Some(&labels));

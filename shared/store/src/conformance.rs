@@ -612,9 +612,18 @@ pub async fn click_with_new_labels_is_one_batch(store: Arc<dyn ItemStore>) {
     let taken = repo
         .record_click_with_labels(&labelled_click("click-2", &racing), handle, &racing)
         .await;
-    assert!(matches!(taken, Err(ClickLabelsError::HandleTaken)), "{taken:?}");
+    assert!(
+        matches!(taken, Err(ClickLabelsError::HandleTaken)),
+        "{taken:?}"
+    );
     assert!(repo.get_click("click-2").await.unwrap().is_none());
-    assert!(store.get(&click_totals_key("click-2")).await.unwrap().is_none());
+    assert!(
+        store
+            .get(&click_totals_key("click-2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(repo.get_labels(handle).await.unwrap(), Some(labels.clone()));
 
     // A replayed click is a conflict, and its new labels are not created either.

@@ -122,7 +122,10 @@ mod tests {
         let a: Vec<_> = LabelHandle::candidates(&labels).collect();
         assert_eq!(a.len(), usize::from(MAX_PROBES));
         assert_eq!(a, LabelHandle::candidates(&labels).collect::<Vec<_>>());
-        assert!(a.iter().all(|h| !h.is_none() && h.get() <= LabelHandle::MAX));
+        assert!(
+            a.iter()
+                .all(|h| !h.is_none() && h.get() <= LabelHandle::MAX)
+        );
         let mut unique = a.clone();
         unique.dedup();
         assert_eq!(unique.len(), a.len());
@@ -139,6 +142,9 @@ mod tests {
         assert_eq!(h.to_string(), "0123456789ab");
         assert_eq!(LabelHandle::NONE.to_string(), "000000000000");
         assert!(LabelHandle::new(1 << 48).is_none());
-        assert_eq!(LabelHandle::new(LabelHandle::MAX).unwrap().to_bytes(), [255; 6]);
+        assert_eq!(
+            LabelHandle::new(LabelHandle::MAX).unwrap().to_bytes(),
+            [255; 6]
+        );
     }
 }

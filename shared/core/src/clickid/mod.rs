@@ -55,7 +55,10 @@ pub const MAX_TIME: u64 = (1 << 40) - 1;
 /// Bytes before the message and creative: version, offer, time, random.
 const FIXED_LEN: usize = 1 + 16 + 5 + RANDOM_LEN;
 const BYTES: usize = FIXED_LEN + HANDLE_LEN + TAG_LEN;
-const _: () = assert!(BYTES * 4 == LEN * 3, "whole base64 quanta: no trailing bits");
+const _: () = assert!(
+    BYTES * 4 == LEN * 3,
+    "whole base64 quanta: no trailing bits"
+);
 /// Keeps these tags apart from anything else the same secret may ever sign.
 const DOMAIN: &[u8] = b"affnet/click-id\0";
 

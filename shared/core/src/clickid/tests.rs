@@ -303,7 +303,10 @@ fn format_1_bounds_and_random_round_trips() {
             }
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(ClickId::verify(&key(), &id).unwrap().labels(), Some(&labels));
+        assert_eq!(
+            ClickId::verify(&key(), &id).unwrap().labels(),
+            Some(&labels)
+        );
     }
 }
 
