@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod click;
+pub mod click_labels;
 pub mod config;
 pub mod connection_test;
 pub mod conversions;

@@ -12,6 +12,7 @@ pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
 pub mod faults;
+pub mod labels;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
