@@ -33,6 +33,8 @@ macro_rules! conformance_suite {
             secondary_index_query,
             expired_items_are_gone,
             delete_and_check_conditions,
+            reconciliation_runs_share_the_sync_lease,
+            reconciliation_differences_page_in_order,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -555,4 +557,12 @@ pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
         missing,
         Err(StoreError::ConditionFailed { index: 0 })
     ));
+}
+
+pub async fn reconciliation_runs_share_the_sync_lease(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::runs_share_the_sync_lease(store).await;
+}
+
+pub async fn reconciliation_differences_page_in_order(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::differences_page_in_order(store).await;
 }
