@@ -1733,7 +1733,13 @@ fn reconciliation_schedules_fall_under_the_sync_schedule_grants() {
     let prefix = routes_schedule_prefix();
     for job in [Job::Sync, Job::Reconcile] {
         let name = job.schedule_name("01J9ZQ5ZK6F3H2M8N4P7R1S0TV");
-        assert!(name.starts_with(&prefix), "{name} does not start with {prefix}");
-        assert!(name.len() <= 64, "{name}: EventBridge Scheduler allows 64 characters");
+        assert!(
+            name.starts_with(&prefix),
+            "{name} does not start with {prefix}"
+        );
+        assert!(
+            name.len() <= 64,
+            "{name}: EventBridge Scheduler allows 64 characters"
+        );
     }
 }

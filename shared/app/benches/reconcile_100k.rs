@@ -30,7 +30,10 @@ use std::time::Instant;
 const OFFER: &str = "01J9ZQ5ZK6F3H2M8N4P7R1S0TV";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if args.first().map(String::as_str) == Some("--serve-mock") {
         let rows = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
@@ -64,9 +67,13 @@ fn conversions(rows: u64, changed: bool) -> Vec<Value> {
     (0..rows + extra)
         .map(|i| {
             let at = now - chrono::Duration::seconds((i % (6 * 86_400)) as i64);
-            let random: [u8; 8] = (i as u64).to_be_bytes();
-            let click = ClickId::mint(&key, OFFER, "m", "c", at.timestamp() as u64, random).expect("click");
-            let mut row = report_conversion(&format!("102{i:027}"), &at.format("%Y-%m-%d %H:%M:%S").to_string());
+            let random: [u8; 8] = i.to_be_bytes();
+            let click =
+                ClickId::mint(&key, OFFER, "m", "c", at.timestamp() as u64, random).expect("click");
+            let mut row = report_conversion(
+                &format!("102{i:027}"),
+                &at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            );
             set_stat(&mut row, "ConversionsMobile", "affiliate_click_id", &click);
             if changed && i < rows && i % 100 == 50 {
                 set_stat(&mut row, "Stat", "conversion_status", "rejected");
@@ -79,7 +86,9 @@ fn conversions(rows: u64, changed: bool) -> Vec<Value> {
 /// The mock TUNE server with the rows, until killed; a line on stdin swaps in the changed rows.
 async fn serve_mock(rows: u64) {
     let tune = MockTune::start().await;
-    let reports = tune.mount_reports(Mode::Network, conversions(rows, false)).await;
+    let reports = tune
+        .mount_reports(Mode::Network, conversions(rows, false))
+        .await;
     println!("{}", tune.uri());
     let _ = std::io::stdout().flush();
     let swap = tokio::task::spawn_blocking(move || {
@@ -100,7 +109,8 @@ struct Mock {
 
 async fn bench(uri: &str, rows: u64, mut mock: Mock) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&dir.path().join("affnet.db")).expect("sqlite file"));
+    let sqlite: Arc<dyn ItemStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("affnet.db")).expect("sqlite file"));
     let store = Arc::new(CountingStore::new(sqlite));
     let mut config = Config::for_tests();
     config.tune = affnet_app::tune_client::TuneOptions {
@@ -122,15 +132,39 @@ async fn bench(uri: &str, rows: u64, mut mock: Mock) {
         chrono::Utc::now(),
     )
     .expect("integration");
-    let integration = state.repo.create_integration(&integration).await.expect("stored");
+    let integration = state
+        .repo
+        .create_integration(&integration)
+        .await
+        .expect("stored");
     println!("reconciling {rows} TUNE conversions (7 days, pages of 1000) from {uri}");
 
-    phase("1. empty ledger (all missing, recorded)", &state, &integration, &store).await;
-    phase("2. ledger holds them all (all match)", &state, &integration, &store).await;
+    phase(
+        "1. empty ledger (all missing, recorded)",
+        &state,
+        &integration,
+        &store,
+    )
+    .await;
+    phase(
+        "2. ledger holds them all (all match)",
+        &state,
+        &integration,
+        &store,
+    )
+    .await;
     writeln!(mock.stdin, "swap").expect("tell the mock");
     let mut done = String::new();
-    mock.stdout.read_line(&mut done).expect("the mock swapped its data");
-    phase("3. TUNE changed (1% missing, 1% rejected)", &state, &integration, &store).await;
+    mock.stdout
+        .read_line(&mut done)
+        .expect("the mock swapped its data");
+    phase(
+        "3. TUNE changed (1% missing, 1% rejected)",
+        &state,
+        &integration,
+        &store,
+    )
+    .await;
 }
 
 async fn phase(what: &str, state: &AppState, integration: &Integration, store: &CountingStore) {
@@ -148,7 +182,10 @@ async fn phase(what: &str, state: &AppState, integration: &Integration, store: &
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
     let took = started.elapsed();
-    let ledger: u64 = ["CONV", "TOT", "CLICK"].iter().map(|k| store.written_of(k)).sum();
+    let ledger: u64 = ["CONV", "TOT", "CLICK"]
+        .iter()
+        .map(|k| store.written_of(k))
+        .sum();
     println!(
         "{what}: {:?} in {:.1} s ({:.0} rows/s); {} rows, {} pages, {} requests; counts {:?}; changed {:?}; {} stats rows differ",
         run.status,

@@ -5,10 +5,10 @@
 
 use crate::offer_sync::run_scheduled;
 use crate::reconcile::run_scheduled_reconcile;
-use crate::schedule::Job;
-use affnet_core::reconcile::RunStatus;
 use crate::router;
+use crate::schedule::Job;
 use crate::state::AppState;
+use affnet_core::reconcile::RunStatus;
 use affnet_core::sync_log::SyncStatus;
 use lambda_http::lambda_runtime::Diagnostic;
 use lambda_http::lambda_runtime::{self, Context, LambdaEvent, service_fn};

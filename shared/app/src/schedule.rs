@@ -68,7 +68,11 @@ pub trait SyncScheduler: Send + Sync + 'static {
         match job {
             Job::Sync => self.upsert(integration_id, frequency).await,
             Job::Reconcile => {
-                tracing::warn!(integration = integration_id, scheduler = self.name(), "this scheduler keeps no reconciliation schedules");
+                tracing::warn!(
+                    integration = integration_id,
+                    scheduler = self.name(),
+                    "this scheduler keeps no reconciliation schedules"
+                );
                 Ok(())
             }
         }

@@ -116,7 +116,9 @@ impl EventBridgeScheduler {
         let missing = |var: &str| ScheduleError(format!("{var} is not set on this function"));
         let input = match job {
             Job::Sync => serde_json::json!({ "integration_id": integration_id }),
-            Job::Reconcile => serde_json::json!({ "integration_id": integration_id, "job": job.as_str() }),
+            Job::Reconcile => {
+                serde_json::json!({ "integration_id": integration_id, "job": job.as_str() })
+            }
         }
         .to_string();
         Target::builder()
@@ -186,7 +188,9 @@ impl SyncScheduler for EventBridgeScheduler {
         let name = job.schedule_name(integration_id);
         let description = match job {
             Job::Sync => format!("affnet offer sync of integration {integration_id}"),
-            Job::Reconcile => format!("affnet reconciliation of integration {integration_id} with TUNE's reports"),
+            Job::Reconcile => {
+                format!("affnet reconciliation of integration {integration_id} with TUNE's reports")
+            }
         };
         let created = self
             .client

@@ -309,7 +309,13 @@ async fn local_scheduler_runs_reconciliations_and_follows_changes() {
         Some(&Frequency::Daily)
     );
     let runs = |app: axum::Router, id: String| async move {
-        let reply = call(&app, "GET", &format!("/integrations/{id}/reconciliations?limit=100"), None).await;
+        let reply = call(
+            &app,
+            "GET",
+            &format!("/integrations/{id}/reconciliations?limit=100"),
+            None,
+        )
+        .await;
         reply.json["items"].as_array().unwrap().clone()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -320,10 +326,16 @@ async fn local_scheduler_runs_reconciliations_and_follows_changes() {
         seen = runs(app.clone(), id.clone()).await;
     }
     let run = &finished(&seen).expect("a scheduled reconciliation ran");
-    assert_eq!((run["trigger"].as_str(), run["status"].as_str()), (Some("scheduled"), Some("succeeded")), "{run}");
+    assert_eq!(
+        (run["trigger"].as_str(), run["status"].as_str()),
+        (Some("scheduled"), Some("succeeded")),
+        "{run}"
+    );
     // lookback_days: 3 days, today included.
-    let (from, to): (chrono::NaiveDate, chrono::NaiveDate) =
-        (run["from"].as_str().unwrap().parse().unwrap(), run["to"].as_str().unwrap().parse().unwrap());
+    let (from, to): (chrono::NaiveDate, chrono::NaiveDate) = (
+        run["from"].as_str().unwrap().parse().unwrap(),
+        run["to"].as_str().unwrap().parse().unwrap(),
+    );
     assert_eq!((to - from).num_days(), 2);
 
     let off = call(
@@ -340,10 +352,20 @@ async fn local_scheduler_runs_reconciliations_and_follows_changes() {
 #[tokio::test]
 async fn eventbridge_reconciliation_schedules_invoke_offer_sync_with_the_job() {
     let client = moto_scheduler_client(&affnet_store::testing::moto_endpoint().await);
-    let scheduler = EventBridgeScheduler::new(client.clone(), Some(FUNCTION_ARN.into()), Some(ROLE_ARN.into()));
+    let scheduler = EventBridgeScheduler::new(
+        client.clone(),
+        Some(FUNCTION_ARN.into()),
+        Some(ROLE_ARN.into()),
+    );
     let id = affnet_core::ids::new_id();
-    scheduler.upsert_job(Job::Reconcile, &id, Frequency::Daily).await.unwrap();
-    assert_eq!(scheduler.get_job(Job::Reconcile, &id).await.unwrap(), Some(Frequency::Daily));
+    scheduler
+        .upsert_job(Job::Reconcile, &id, Frequency::Daily)
+        .await
+        .unwrap();
+    assert_eq!(
+        scheduler.get_job(Job::Reconcile, &id).await.unwrap(),
+        Some(Frequency::Daily)
+    );
     // The sync schedule of the same integration is another one.
     assert_eq!(scheduler.get(&id).await.unwrap(), None);
     let stored = client

@@ -49,9 +49,21 @@ pub async fn runs_share_the_sync_lease(store: Arc<dyn ItemStore>) {
     let (lease, started) = repo.begin_reconcile(&first, ttl).await.unwrap();
     assert_eq!(started.version, 1);
     // Neither another reconciliation nor an offer sync of the integration may start now.
-    assert!(matches!(repo.begin_reconcile(&run("I1"), ttl).await, Err(RepoError::Conflict)));
-    let sync = SyncLog::start(affnet_core::ids::new_id(), "I1", SyncTrigger::Manual, None, chrono::Utc::now());
-    assert!(matches!(repo.begin_sync(&sync, ttl).await, Err(RepoError::Conflict)));
+    assert!(matches!(
+        repo.begin_reconcile(&run("I1"), ttl).await,
+        Err(RepoError::Conflict)
+    ));
+    let sync = SyncLog::start(
+        affnet_core::ids::new_id(),
+        "I1",
+        SyncTrigger::Manual,
+        None,
+        chrono::Utc::now(),
+    );
+    assert!(matches!(
+        repo.begin_sync(&sync, ttl).await,
+        Err(RepoError::Conflict)
+    ));
     let holder = repo.sync_lease_holder("I1").await.unwrap().unwrap();
     assert_eq!(holder.0, first.id);
     // Another integration is free.
@@ -59,14 +71,20 @@ pub async fn runs_share_the_sync_lease(store: Arc<dyn ItemStore>) {
 
     let mut progressed = started.clone();
     progressed.rows = 500;
-    let (lease, progressed) = repo.renew_reconcile(&lease, &progressed, ttl).await.unwrap();
+    let (lease, progressed) = repo
+        .renew_reconcile(&lease, &progressed, ttl)
+        .await
+        .unwrap();
     let mut done = progressed.clone();
     done.status = RunStatus::Succeeded;
     done.counts.missing = 3;
     let (stored, held) = repo.finish_reconcile(&lease, &done).await.unwrap();
     assert!(held);
     let read = repo.get_recon_run("I1", &first.id).await.unwrap().unwrap();
-    assert_eq!((read.status, read.rows, read.counts.missing), (RunStatus::Succeeded, 500, 3));
+    assert_eq!(
+        (read.status, read.rows, read.counts.missing),
+        (RunStatus::Succeeded, 500, 3)
+    );
     assert_eq!(read.version, stored.version);
     assert_eq!(read.timezone, "America/New_York");
     // Released: a sync may run now.

@@ -208,7 +208,11 @@ impl Repo {
             key: sync_lease_key(&lease.integration_id),
             when: Condition::Version(lease.version),
         };
-        match self.items().write(vec![release, record_write.clone()]).await {
+        match self
+            .items()
+            .write(vec![release, record_write.clone()])
+            .await
+        {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed { index: 0 }) => {
                 self.items()

@@ -436,8 +436,7 @@ impl TuneClient {
                     };
                     let splittable = page == 1 && range.split().is_some();
                     let params = report_params(report, &range, limit, page);
-                    let data = match client.call_with(target, method, &params, !splittable).await
-                    {
+                    let data = match client.call_with(target, method, &params, !splittable).await {
                         Err(TuneError::ServerError { status: 504 }) if splittable => {
                             let (first, second) = range.split().expect("splittable");
                             tracing::info!(%range, "tune answered 504 for the range: splitting it");
@@ -450,9 +449,8 @@ impl TuneClient {
                     };
                     let mut parsed = parse_report(data, range, map)?;
                     parsed.splits = std::mem::take(&mut cursor.splits);
-                    let last = parsed.rows.is_empty()
-                        || page >= parsed.page_count
-                        || parsed.page < page;
+                    let last =
+                        parsed.rows.is_empty() || page >= parsed.page_count || parsed.page < page;
                     cursor.current = (!last).then_some((range, page + 1));
                     return Ok(Some((parsed, cursor)));
                 }

@@ -109,7 +109,9 @@ pub fn report_params(report: Report, range: &DateRange, limit: u32, page: u32) -
         Report::Conversions => {
             p = p.fields(CONVERSION_FIELDS.iter().copied());
             // Oldest first, so the first copy of a conversion is met before its retries.
-            p = p.sort("Stat.datetime", SortDir::Asc).sort("Stat.ad_id", SortDir::Asc);
+            p = p
+                .sort("Stat.datetime", SortDir::Asc)
+                .sort("Stat.ad_id", SortDir::Asc);
         }
         Report::Stats => {
             p = p.fields(STATS_FIELDS.iter().copied());
@@ -246,10 +248,18 @@ mod tests {
         let r = DateRange::new(day("2026-11-01"), day("2026-11-07"));
         assert_eq!(r.days(), 7);
         let (a, b) = r.split().unwrap();
-        assert_eq!((a.to_string(), b.to_string()), ("2026-11-01..2026-11-03".into(), "2026-11-04..2026-11-07".into()));
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            (
+                "2026-11-01..2026-11-03".into(),
+                "2026-11-04..2026-11-07".into()
+            )
+        );
         let one = DateRange::new(day("2026-11-01"), day("2026-11-01"));
         assert!(one.split().is_none());
-        let (a, b) = DateRange::new(day("2026-11-01"), day("2026-11-02")).split().unwrap();
+        let (a, b) = DateRange::new(day("2026-11-01"), day("2026-11-02"))
+            .split()
+            .unwrap();
         assert_eq!((a.days(), b.days()), (1, 1));
     }
 
@@ -283,7 +293,12 @@ mod tests {
         assert_eq!(first.click_id, None);
         assert_eq!(page.rows[1].payout.as_deref(), Some("3"));
         assert_eq!(page.rows[1].currency, None);
-        let empty = parse_report(json!({"page": 1, "current": 0, "count": 0, "pageCount": 0, "data": []}), r, stats_row).unwrap();
+        let empty = parse_report(
+            json!({"page": 1, "current": 0, "count": 0, "pageCount": 0, "data": []}),
+            r,
+            stats_row,
+        )
+        .unwrap();
         assert!(empty.rows.is_empty());
     }
 }

@@ -40,7 +40,10 @@ struct ReconcileBody {
 
 fn day(field: &str, text: &str) -> Result<NaiveDate, InputError> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-        InputError::invalid(field, format!("`{field}` must be a day like 2026-11-30, not `{text}`"))
+        InputError::invalid(
+            field,
+            format!("`{field}` must be a day like 2026-11-30, not `{text}`"),
+        )
     })
 }
 
@@ -62,13 +65,24 @@ fn requested_range(
         return Err(InputError::invalid("from", "`from` must not be after `to`"));
     }
     if to > today {
-        return Err(InputError::out_of_range("to", format!("`to` is in the future (today is {today} in the network's time zone)")));
+        return Err(InputError::out_of_range(
+            "to",
+            format!("`to` is in the future (today is {today} in the network's time zone)"),
+        ));
     }
     if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
-        return Err(InputError::out_of_range("to", format!("a run covers at most {MAX_RANGE_DAYS} days; split the range")));
+        return Err(InputError::out_of_range(
+            "to",
+            format!("a run covers at most {MAX_RANGE_DAYS} days; split the range"),
+        ));
     }
     if (today - from).num_days() >= TUNE_WINDOW_DAYS {
-        return Err(InputError::out_of_range("from", format!("TUNE's conversion report covers only the last 25 months ({TUNE_WINDOW_DAYS} days)")));
+        return Err(InputError::out_of_range(
+            "from",
+            format!(
+                "TUNE's conversion report covers only the last 25 months ({TUNE_WINDOW_DAYS} days)"
+            ),
+        ));
     }
     Ok(Some((from, to)))
 }
@@ -80,7 +94,10 @@ async fn load_tune(state: &AppState, id: &str) -> Result<Integration, ApiError> 
         return Err(InputError::new(
             "unsupported_network",
             "network",
-            format!("reconciliation reads TUNE's reports; `{}` is not a TUNE integration", integration.network),
+            format!(
+                "reconciliation reads TUNE's reports; `{}` is not a TUNE integration",
+                integration.network
+            ),
         )
         .into());
     }
@@ -101,7 +118,9 @@ pub fn busy(run_id: &str, expires_at: i64) -> ApiError {
         code: "run_in_progress",
         message: format!(
             "an offer sync or a reconciliation of this integration is running (run {run_id}, lease until {}); they never overlap: try again when it ends",
-            chrono::DateTime::from_timestamp(expires_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+            chrono::DateTime::from_timestamp(expires_at, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         ),
     }
 }
@@ -132,7 +151,11 @@ pub async fn reconcile_now(
         range,
         days: DEFAULT_DAYS,
         apply: body.apply.unwrap_or(true),
-        deadline: state.config.tune.http_sync_budget.map(|b| Instant::now() + b),
+        deadline: state
+            .config
+            .tune
+            .http_sync_budget
+            .map(|b| Instant::now() + b),
     };
     match run_reconcile(&state, &integration, request).await {
         Ok(run) => Ok(Json(run_view(&state, &run))),
@@ -149,7 +172,10 @@ pub async fn list_runs(
 ) -> Result<Json<Value>, ApiError> {
     let paging = page_params_with(query, &[])?;
     load_integration(&state, &id).await?;
-    let (runs, next) = state.repo.list_recon_runs(&id, paging.limit, paging.cursor).await?;
+    let (runs, next) = state
+        .repo
+        .list_recon_runs(&id, paging.limit, paging.cursor)
+        .await?;
     let items: Vec<Value> = runs.iter().map(|r| run_view(&state, r)).collect();
     Ok(page_body(items, next))
 }
@@ -195,13 +221,37 @@ mod tests {
         let r = |f, t| requested_range(&body(f, t), today);
         assert_eq!(r(None, None).unwrap(), None);
         let (f, t) = r(Some("2026-11-01"), None).unwrap().unwrap();
-        assert_eq!((f.to_string(), t.to_string()), ("2026-11-01".into(), "2026-11-30".into()));
+        assert_eq!(
+            (f.to_string(), t.to_string()),
+            ("2026-11-01".into(), "2026-11-30".into())
+        );
         let (f, _) = r(None, Some("2026-11-10")).unwrap().unwrap();
         assert_eq!(f.to_string(), "2026-11-04");
-        assert_eq!(r(Some("2026-11-10"), Some("2026-11-01")).unwrap_err().field.as_deref(), Some("from"));
-        assert_eq!(r(None, Some("2026-12-01")).unwrap_err().field.as_deref(), Some("to"));
-        assert_eq!(r(Some("2026-01-01"), None).unwrap_err().field.as_deref(), Some("to"));
-        assert_eq!(r(Some("2024-01-01"), Some("2024-01-05")).unwrap_err().field.as_deref(), Some("from"));
-        assert_eq!(r(Some("30.11.2026"), None).unwrap_err().field.as_deref(), Some("from"));
+        assert_eq!(
+            r(Some("2026-11-10"), Some("2026-11-01"))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("from")
+        );
+        assert_eq!(
+            r(None, Some("2026-12-01")).unwrap_err().field.as_deref(),
+            Some("to")
+        );
+        assert_eq!(
+            r(Some("2026-01-01"), None).unwrap_err().field.as_deref(),
+            Some("to")
+        );
+        assert_eq!(
+            r(Some("2024-01-01"), Some("2024-01-05"))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("from")
+        );
+        assert_eq!(
+            r(Some("30.11.2026"), None).unwrap_err().field.as_deref(),
+            Some("from")
+        );
     }
 }

@@ -131,7 +131,7 @@ struct Found {
 
 /// A row read and paired, in the order TUNE sent it; the ledger part comes next.
 pub enum Prepared {
-    Bad(Handled),
+    Bad(Box<Handled>),
     Row {
         tune: Box<TuneConversion>,
         decision: Box<Decision>,
@@ -145,12 +145,12 @@ impl Ledger {
     pub fn prepare(&self, row: &ConversionRow, pairs: &mut Pairs) -> Prepared {
         let tune = match TuneConversion::read(&raw(row), self.tz) {
             Ok(tune) => tune,
-            Err(reason) => return Prepared::Bad(bad_row(row, reason)),
+            Err(reason) => return Prepared::Bad(Box::new(bad_row(row, reason))),
         };
         let key = &self.state.config.click_key;
         let decision = match tune.decision(self.network, &self.integration.id, key) {
             Ok(d) => d,
-            Err(e) => return Prepared::Bad(bad_row(row, e.to_string())),
+            Err(e) => return Prepared::Bad(Box::new(bad_row(row, e.to_string()))),
         };
         let pairing = pairs.observe(&tune);
         Prepared::Row {
@@ -164,7 +164,7 @@ impl Ledger {
     /// with it.
     pub async fn settle(&self, prepared: Prepared) -> Result<Handled, RepoError> {
         match prepared {
-            Prepared::Bad(handled) => Ok(handled),
+            Prepared::Bad(handled) => Ok(*handled),
             Prepared::Row {
                 tune,
                 decision,
@@ -223,7 +223,10 @@ impl Ledger {
     /// came without the transaction ID).
     async fn find(&self, tune: &TuneConversion, decision: &Decision) -> Result<Found, RepoError> {
         let repo = &self.state.repo;
-        if let Some(c) = repo.get_conversion(&conversion_id(&decision.identity)).await? {
+        if let Some(c) = repo
+            .get_conversion(&conversion_id(&decision.identity))
+            .await?
+        {
             return Ok(Found { ours: Some(c) });
         }
         if tune.transaction_id.is_none() || tune.click_id.is_none() {
@@ -307,7 +310,11 @@ impl Ledger {
         let Some(click) = tune.click_id.as_deref() else {
             return Ok(None);
         };
-        let page = self.state.repo.conversions_of_click(click, 20, None).await?;
+        let page = self
+            .state
+            .repo
+            .conversions_of_click(click, 20, None)
+            .await?;
         Ok(page.items.into_iter().find(|c| {
             c.integration_id == self.integration.id
                 && c.goal_id == tune.goal_id
@@ -318,7 +325,12 @@ impl Ledger {
 
     /// The conversion a missing TUNE conversion becomes: its postback's, dated when TUNE
     /// recorded it (so it counts on that UTC day), history source `reconciliation`.
-    fn create(&self, tune: &TuneConversion, decision: &Decision, currency: Option<&str>) -> Conversion {
+    fn create(
+        &self,
+        tune: &TuneConversion,
+        decision: &Decision,
+        currency: Option<&str>,
+    ) -> Conversion {
         let i = &self.integration;
         let mut c = Conversion::create(&i.id, &i.network, decision, currency, tune.at);
         for entry in &mut c.history {
@@ -337,7 +349,9 @@ impl Ledger {
         currency: Option<&str>,
     ) -> Result<(Action, Changed, Option<String>), RepoError> {
         let (mut next, kind) = match ours.apply(decision, currency, self.now) {
-            Applied::Unchanged(NoOp::Duplicate) => return Ok((Action::None, Changed::default(), None)),
+            Applied::Unchanged(NoOp::Duplicate) => {
+                return Ok((Action::None, Changed::default(), None));
+            }
             Applied::Unchanged(NoOp::Stale) => {
                 let note = format!(
                     "TUNE says {}; a final status is never overwritten by {} (kept {})",
@@ -354,9 +368,18 @@ impl Ledger {
             entry.source = HistorySource::Reconciliation;
         }
         let changed = match kind {
-            None => Changed { attributed: 1, ..Changed::default() },
-            Some(ChangeKind::Payout) => Changed { payout_changed: 1, ..Changed::default() },
-            Some(_) => Changed { status_changed: 1, ..Changed::default() },
+            None => Changed {
+                attributed: 1,
+                ..Changed::default()
+            },
+            Some(ChangeKind::Payout) => Changed {
+                payout_changed: 1,
+                ..Changed::default()
+            },
+            Some(_) => Changed {
+                status_changed: 1,
+                ..Changed::default()
+            },
         };
         if !self.apply {
             return Ok((Action::WouldChange, Changed::default(), None));
@@ -365,7 +388,11 @@ impl Ledger {
             .repo
             .change_conversion(ours, &next, self.write_options())
             .await?;
-        let action = if kind.is_some() { Action::Changed } else { Action::Attributed };
+        let action = if kind.is_some() {
+            Action::Changed
+        } else {
+            Action::Attributed
+        };
         Ok((action, changed, None))
     }
 

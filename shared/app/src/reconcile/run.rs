@@ -14,7 +14,9 @@ use crate::tune_client::{Purpose, client_for};
 use affnet_core::Integration;
 use affnet_core::reconcile::classify::Pairs;
 use affnet_core::reconcile::row::network_day;
-use affnet_core::reconcile::stats::{self, Figures, StatsKey, compare_stats, figures_of, read_stats_row};
+use affnet_core::reconcile::stats::{
+    self, Figures, StatsKey, compare_stats, figures_of, read_stats_row,
+};
 use affnet_core::reconcile::{Action, Class, Difference, ReconRun, RunRange, RunStatus, Trigger};
 use affnet_core::sync_log::SyncLease;
 use affnet_store::conversions::TimeRange;
@@ -49,7 +51,10 @@ pub struct RunRequest {
 #[derive(Debug)]
 pub enum RunError {
     /// A sync or another reconciliation holds the integration's lease.
-    Busy { run_id: String, expires_at: i64 },
+    Busy {
+        run_id: String,
+        expires_at: i64,
+    },
     Store(RepoError),
 }
 
@@ -71,7 +76,10 @@ pub async fn run_reconcile(
     integration: &Integration,
     request: RunRequest,
 ) -> Result<ReconRun, RunError> {
-    let tz = integration.tune().map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let tz = integration
+        .tune()
+        .map(|t| t.timezone)
+        .unwrap_or(chrono_tz::UTC);
     let range = range_of(&request, tz);
     let ttl = state.config.tune.lease_ttl;
     let record = ReconRun::start(
@@ -94,7 +102,11 @@ pub async fn run_reconcile(
     tracing::info!(integration = %integration.id, run = %record.id, apply = request.apply, from = %range.from, to = %range.to, "reconciliation started");
     let network = match state.network_of(integration) {
         Ok(n) => n,
-        Err(e) => return Err(RunError::Store(RepoError::Store(affnet_store::StoreError::Invalid(e.to_string())))),
+        Err(e) => {
+            return Err(RunError::Store(RepoError::Store(
+                affnet_store::StoreError::Invalid(e.to_string()),
+            )));
+        }
     };
     let mut run = Run {
         ledger: Ledger {
@@ -244,7 +256,8 @@ impl Run {
                 Ok(handled) => self.account(handled, Some(page)),
                 Err(e) => {
                     if store_ok {
-                        self.record.fail("store", &format!("storage failed on page {page}: {e}"));
+                        self.record
+                            .fail("store", &format!("storage failed on page {page}: {e}"));
                     }
                     store_ok = false;
                 }
@@ -292,7 +305,8 @@ impl Run {
                 .await;
             if let Err(e) = stored {
                 self.record.differences -= batch.len() as u64;
-                self.record.fail("store", &format!("differences not stored: {e}"));
+                self.record
+                    .fail("store", &format!("differences not stored: {e}"));
                 self.pending.clear();
                 return false;
             }
@@ -308,7 +322,8 @@ impl Run {
         days: DateRange,
     ) -> Option<BTreeMap<StatsKey, Figures>> {
         let default = self.default_currency();
-        let mut pages = std::pin::pin!(client.report_pages(Report::Stats, days, REPORT_PAGE_LIMIT, stats_row));
+        let mut pages =
+            std::pin::pin!(client.report_pages(Report::Stats, days, REPORT_PAGE_LIMIT, stats_row));
         let mut out: BTreeMap<StatsKey, Figures> = BTreeMap::new();
         let mut last_request = Some(Instant::now());
         loop {
@@ -317,7 +332,10 @@ impl Run {
                 None => return Some(out),
                 Some(Ok(page)) => page,
                 Some(Err(e)) => {
-                    self.record.push_error(e.kind().as_str(), &format!("stats report: {e}; stats not compared"));
+                    self.record.push_error(
+                        e.kind().as_str(),
+                        &format!("stats report: {e}; stats not compared"),
+                    );
                     return None;
                 }
             };
@@ -420,7 +438,10 @@ impl Run {
                 true
             }
             Err(RepoError::Conflict) => {
-                self.record.fail("lease_lost", "the lease expired and another run took over; this run stopped");
+                self.record.fail(
+                    "lease_lost",
+                    "the lease expired and another run took over; this run stopped",
+                );
                 false
             }
             Err(e) => {
@@ -466,7 +487,11 @@ impl Run {
         self.record.heartbeat_at = now;
         if self.record.status == RunStatus::Running {
             let clean = self.record.errors.is_empty() && self.record.differences_dropped == 0;
-            self.record.status = if clean { RunStatus::Succeeded } else { RunStatus::Partial };
+            self.record.status = if clean {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Partial
+            };
         }
         let summary = self.record.summary();
         self.record.message = Some(match self.record.message.take() {

@@ -24,12 +24,18 @@ pub async fn run_scheduled_reconcile(
     deadline: Option<Instant>,
 ) -> Result<Option<ReconRun>, ApiError> {
     let Some(integration) = state.repo.get_integration(integration_id).await? else {
-        tracing::info!(integration = integration_id, "scheduled reconciliation of a deleted integration: removing its schedule");
+        tracing::info!(
+            integration = integration_id,
+            "scheduled reconciliation of a deleted integration: removing its schedule"
+        );
         crate::schedule::forget(state, integration_id).await;
         return Ok(None);
     };
     if wanted_reconcile(&integration).is_none() {
-        let _ = state.scheduler().remove_job(Job::Reconcile, integration_id).await;
+        let _ = state
+            .scheduler()
+            .remove_job(Job::Reconcile, integration_id)
+            .await;
         let reason = if integration.active {
             "scheduled reconciliation is disabled for this integration; its schedule was removed"
         } else {
@@ -52,7 +58,9 @@ pub async fn run_scheduled_reconcile(
             Err(RunError::Busy { run_id, .. }) => {
                 let next = Instant::now() + BUSY_POLL;
                 if next > give_up || deadline.is_some_and(|d| next + Duration::from_secs(30) > d) {
-                    let reason = format!("a sync or reconciliation of this integration kept running (run {run_id})");
+                    let reason = format!(
+                        "a sync or reconciliation of this integration kept running (run {run_id})"
+                    );
                     return skipped(state, &integration, &reason).await.map(Some);
                 }
                 tokio::time::sleep(BUSY_POLL).await;
@@ -70,8 +78,19 @@ async fn skipped(
     let now = Utc::now();
     let tz = integration.tune().map_or(chrono_tz::UTC, |t| t.timezone);
     let today = affnet_core::reconcile::row::network_day(now, tz);
-    let range = RunRange { from: today, to: today, tz };
-    let mut run = ReconRun::start(affnet_core::ids::new_id(), &integration.id, Trigger::Scheduled, true, range, now);
+    let range = RunRange {
+        from: today,
+        to: today,
+        tz,
+    };
+    let mut run = ReconRun::start(
+        affnet_core::ids::new_id(),
+        &integration.id,
+        Trigger::Scheduled,
+        true,
+        range,
+        now,
+    );
     run.status = RunStatus::Skipped;
     run.finished_at = Some(now);
     run.message = Some(reason.to_string());

@@ -108,17 +108,34 @@ impl Rc {
 
     /// A fresh click ID of ours.
     pub fn click(&self) -> String {
-        let random: [u8; 8] = affnet_core::ids::random_hex(4).into_bytes().try_into().unwrap();
-        ClickId::mint(&self.state.config.click_key, OFFER, "m1", "c1", Utc::now().timestamp() as u64, random).unwrap()
+        let random: [u8; 8] = affnet_core::ids::random_hex(4)
+            .into_bytes()
+            .try_into()
+            .unwrap();
+        ClickId::mint(
+            &self.state.config.click_key,
+            OFFER,
+            "m1",
+            "c1",
+            Utc::now().timestamp() as u64,
+            random,
+        )
+        .unwrap()
     }
 
     /// Now, in the network's time zone, as TUNE writes datetimes.
     pub fn now_local(&self) -> String {
-        Utc::now().with_timezone(&self.tz).format("%Y-%m-%d %H:%M:%S").to_string()
+        Utc::now()
+            .with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
     }
 
     pub fn today(&self) -> String {
-        Utc::now().with_timezone(&self.tz).format("%Y-%m-%d").to_string()
+        Utc::now()
+            .with_timezone(&self.tz)
+            .format("%Y-%m-%d")
+            .to_string()
     }
 
     /// A TUNE row at `now_local` for transaction `txn` (and our `click`), offer 26.
@@ -131,7 +148,13 @@ impl Rc {
     }
 
     /// The postback TUNE fires for a conversion: `payout` USD, approved unless `status`.
-    pub async fn postback(&self, txn: &str, click: &str, payout: &str, status: Option<&str>) -> Reply {
+    pub async fn postback(
+        &self,
+        txn: &str,
+        click: &str,
+        payout: &str,
+        status: Option<&str>,
+    ) -> Reply {
         let status = status.map(|s| format!("&status={s}")).unwrap_or_default();
         let path = format!(
             "/postback/{}?token={}&aff_click_id={click}&transaction_id={txn}&offer_id=26&payout={payout}&currency=USD{status}",
@@ -143,7 +166,12 @@ impl Rc {
     }
 
     pub async fn reconcile(&self, body: Value) -> Reply {
-        self.call("POST", &format!("/integrations/{}/reconcile", self.id), Some(body)).await
+        self.call(
+            "POST",
+            &format!("/integrations/{}/reconcile", self.id),
+            Some(body),
+        )
+        .await
     }
 
     /// A run over the last two days that must answer 200; returns its record.
@@ -158,10 +186,19 @@ impl Rc {
         let mut out = Vec::new();
         let mut cursor = String::new();
         loop {
-            let path = format!("/integrations/{}/reconciliations/{run_id}?limit=100{cursor}", self.id);
+            let path = format!(
+                "/integrations/{}/reconciliations/{run_id}?limit=100{cursor}",
+                self.id
+            );
             let reply = self.call("GET", &path, None).await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-            out.extend(reply.json["differences"]["items"].as_array().unwrap().iter().cloned());
+            out.extend(
+                reply.json["differences"]["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .cloned(),
+            );
             match reply.json["differences"]["next_cursor"].as_str() {
                 Some(c) => cursor = format!("&cursor={c}"),
                 None => return out,
@@ -171,7 +208,13 @@ impl Rc {
 
     /// The integration's conversions, newest first.
     pub async fn conversions(&self) -> Vec<Value> {
-        let reply = self.call("GET", &format!("/conversions?integration={}&limit=100", self.id), None).await;
+        let reply = self
+            .call(
+                "GET",
+                &format!("/conversions?integration={}&limit=100", self.id),
+                None,
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         reply.json["items"].as_array().unwrap().clone()
     }
@@ -185,13 +228,18 @@ impl Rc {
     /// Items written to the ledger (conversions, their totals and click links) since the last
     /// [`CountingStore::reset`].
     pub fn ledger_writes(&self) -> u64 {
-        ["CONV", "TOT", "CLICK"].iter().map(|k| self.store.written_of(k)).sum()
+        ["CONV", "TOT", "CLICK"]
+            .iter()
+            .map(|k| self.store.written_of(k))
+            .sum()
     }
 }
 
 /// The count of `class` in a run record.
 pub fn count(run: &Value, class: &str) -> u64 {
-    run["counts"][class].as_u64().unwrap_or_else(|| panic!("no count {class} in {run}"))
+    run["counts"][class]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count {class} in {run}"))
 }
 
 /// The differences of `class`.

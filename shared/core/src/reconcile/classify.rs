@@ -140,14 +140,32 @@ mod tests {
     #[test]
     fn retry_copies_and_recreations() {
         let mut pairs = Pairs::default();
-        assert_eq!(pairs.observe(&tune("A", Some("c1"), Status::Approved)), None);
+        assert_eq!(
+            pairs.observe(&tune("A", Some("c1"), Status::Approved)),
+            None
+        );
         // The same conversion again (e.g. on a later page) is not a pair.
-        assert_eq!(pairs.observe(&tune("A", Some("c1"), Status::Approved)), None);
-        assert_eq!(pairs.observe(&tune("B", Some("c1"), Status::Approved)), Some(Pairing::Duplicate));
+        assert_eq!(
+            pairs.observe(&tune("A", Some("c1"), Status::Approved)),
+            None
+        );
+        assert_eq!(
+            pairs.observe(&tune("B", Some("c1"), Status::Approved)),
+            Some(Pairing::Duplicate)
+        );
         // Rejected, then recreated: linked; a later copy of the new one is a duplicate of it.
-        assert_eq!(pairs.observe(&tune("R", Some("c2"), Status::Rejected)), None);
-        assert_eq!(pairs.observe(&tune("N", Some("c2"), Status::Pending)), Some(Pairing::Recreated));
-        assert_eq!(pairs.observe(&tune("N2", Some("c2"), Status::Approved)), Some(Pairing::Duplicate));
+        assert_eq!(
+            pairs.observe(&tune("R", Some("c2"), Status::Rejected)),
+            None
+        );
+        assert_eq!(
+            pairs.observe(&tune("N", Some("c2"), Status::Pending)),
+            Some(Pairing::Recreated)
+        );
+        assert_eq!(
+            pairs.observe(&tune("N2", Some("c2"), Status::Approved)),
+            Some(Pairing::Duplicate)
+        );
         // Without a click ID nothing pairs.
         assert_eq!(pairs.observe(&tune("X", None, Status::Approved)), None);
         assert_eq!(pairs.len(), 2);

@@ -1,9 +1,9 @@
 //! Reconciliation: making the ledger agree with TUNE's own reports, and saying how it differed.
 //!
 //! A run reads TUNE's conversion report for a range of days (in the network's time zone), finds
-//! each TUNE conversion in the ledger by identity (integration + transaction ID, else click ID
-//! + goal: the postbacks' [`crate::postback::Decision::identity`]), and puts every row in one
-//! [`Class`]. What it changes goes through the same conversion rules as a postback
+//! each TUNE conversion in the ledger by identity (integration and transaction ID, else click
+//! ID and goal: the postbacks' [`crate::postback::Decision::identity`]), and puts every row in
+//! one [`Class`]. What it changes goes through the same conversion rules as a postback
 //! ([`crate::Conversion::create`] / [`crate::Conversion::apply`]), with history source
 //! [`crate::conversion::HistorySource::Reconciliation`].
 //!
@@ -285,7 +285,8 @@ pub struct RunRange {
 impl RunRange {
     /// `[from 00:00, to + 1 day 00:00)` network time, in UTC.
     pub fn utc(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        let start = |day: NaiveDate| row::network_to_utc(day.and_time(chrono::NaiveTime::MIN), self.tz);
+        let start =
+            |day: NaiveDate| row::network_to_utc(day.and_time(chrono::NaiveTime::MIN), self.tz);
         (start(self.from), start(self.to + chrono::Duration::days(1)))
     }
 }
@@ -383,7 +384,11 @@ impl ReconRun {
             c.rejected_recreated,
             c.only_here,
             c.bad_row,
-            if self.apply { "applied" } else { "dry run, nothing written" },
+            if self.apply {
+                "applied"
+            } else {
+                "dry run, nothing written"
+            },
             ch.created,
             ch.status_changed,
             ch.payout_changed,

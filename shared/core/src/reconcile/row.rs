@@ -190,11 +190,15 @@ mod tests {
             .unwrap();
         assert_eq!(c.at.to_rfc3339(), "2026-12-01T04:30:00+00:00");
         assert_eq!(c.at.date_naive().to_string(), "2026-12-01");
-        assert_eq!(network_day(c.at, chrono_tz::America::New_York).to_string(), "2026-11-30");
+        assert_eq!(
+            network_day(c.at, chrono_tz::America::New_York).to_string(),
+            "2026-11-30"
+        );
         assert_eq!(c.payout.unwrap().to_string(), "15");
         assert_eq!((c.currency, c.goal_id.as_deref()), (Some("USD"), None));
         // East of UTC, the other way: 00:30 in Berlin is the previous UTC day.
-        let c = TuneConversion::read(&raw("2026-12-01 00:30:00"), chrono_tz::Europe::Berlin).unwrap();
+        let c =
+            TuneConversion::read(&raw("2026-12-01 00:30:00"), chrono_tz::Europe::Berlin).unwrap();
         assert_eq!(c.at.to_rfc3339(), "2026-11-30T23:30:00+00:00");
     }
 
@@ -203,23 +207,66 @@ mod tests {
         let tz = chrono_tz::America::New_York;
         let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
         // 01:30 happens twice on 2026-11-01: the first (EDT, UTC-4) is taken.
-        assert_eq!(network_to_utc(t("2026-11-01 01:30:00"), tz).to_rfc3339(), "2026-11-01T05:30:00+00:00");
+        assert_eq!(
+            network_to_utc(t("2026-11-01 01:30:00"), tz).to_rfc3339(),
+            "2026-11-01T05:30:00+00:00"
+        );
         // 02:30 does not exist on 2026-03-08: read as 03:30 EDT.
-        assert_eq!(network_to_utc(t("2026-03-08 02:30:00"), tz).to_rfc3339(), "2026-03-08T07:30:00+00:00");
+        assert_eq!(
+            network_to_utc(t("2026-03-08 02:30:00"), tz).to_rfc3339(),
+            "2026-03-08T07:30:00+00:00"
+        );
     }
 
     #[test]
     fn bad_rows_say_why() {
         let tz = chrono_tz::UTC;
         let bad = |r: RawConversion<'_>| TuneConversion::read(&r, tz).unwrap_err();
-        assert!(bad(RawConversion { ad_id: None, ..raw("2026-11-30 10:00:00") }).contains("no transaction ID"));
-        assert!(bad(RawConversion { payout: Some("12,5"), ..raw("2026-11-30 10:00:00") }).contains("Stat.payout"));
-        assert!(bad(RawConversion { payout: Some("1e3"), ..raw("2026-11-30 10:00:00") }).contains("Stat.payout"));
+        assert!(
+            bad(RawConversion {
+                ad_id: None,
+                ..raw("2026-11-30 10:00:00")
+            })
+            .contains("no transaction ID")
+        );
+        assert!(
+            bad(RawConversion {
+                payout: Some("12,5"),
+                ..raw("2026-11-30 10:00:00")
+            })
+            .contains("Stat.payout")
+        );
+        assert!(
+            bad(RawConversion {
+                payout: Some("1e3"),
+                ..raw("2026-11-30 10:00:00")
+            })
+            .contains("Stat.payout")
+        );
         assert!(bad(raw("0000-00-00 00:00:00")).contains("Stat.datetime"));
-        assert!(bad(RawConversion { currency: Some("XYZ"), ..raw("2026-11-30 10:00:00") }).contains("ISO-4217"));
-        assert!(bad(RawConversion { status: Some("weird"), ..raw("2026-11-30 10:00:00") }).contains("status"));
+        assert!(
+            bad(RawConversion {
+                currency: Some("XYZ"),
+                ..raw("2026-11-30 10:00:00")
+            })
+            .contains("ISO-4217")
+        );
+        assert!(
+            bad(RawConversion {
+                status: Some("weird"),
+                ..raw("2026-11-30 10:00:00")
+            })
+            .contains("status")
+        );
         // A click ID alone is enough.
-        let ok = TuneConversion::read(&RawConversion { ad_id: None, click_id: Some("C"), ..raw("2026-11-30 10:00:00") }, tz);
+        let ok = TuneConversion::read(
+            &RawConversion {
+                ad_id: None,
+                click_id: Some("C"),
+                ..raw("2026-11-30 10:00:00")
+            },
+            tz,
+        );
         assert!(ok.is_ok());
     }
 }

@@ -69,7 +69,10 @@ pub fn read_stats_row(
         .parse::<u64>()
         .map_err(|_| format!("stats row with a bad Stat.conversions ({conversions:?})"))?;
     let payout = payout
-        .map(|p| Decimal::from_str(p.trim()).map_err(|_| format!("stats row with a bad Stat.payout `{p}`")))
+        .map(|p| {
+            Decimal::from_str(p.trim())
+                .map_err(|_| format!("stats row with a bad Stat.payout `{p}`"))
+        })
         .transpose()?
         .unwrap_or_default();
     Ok((
@@ -109,7 +112,8 @@ pub fn compare_stats(
         .filter_map(|key| {
             let t = tune.get(key).copied().unwrap_or_default();
             let o = ours.get(key).copied().unwrap_or_default();
-            let same = t.conversions == o.conversions && t.payout.normalize() == o.payout.normalize();
+            let same =
+                t.conversions == o.conversions && t.payout.normalize() == o.payout.normalize();
             (!same).then(|| StatsDifference {
                 key: key.clone(),
                 tune: t,
@@ -125,13 +129,35 @@ mod tests {
 
     #[test]
     fn rows_compare_per_currency_and_missing_sides_count_zero() {
-        let (k1, f1) = read_stats_row(Some("26"), Some("2026-11-30"), None, Some("2"), Some("30.00000"), "USD").unwrap();
-        let (k2, f2) = read_stats_row(Some("26"), Some("2026-11-30"), Some("eur"), Some("1"), Some("9.5"), "USD").unwrap();
+        let (k1, f1) = read_stats_row(
+            Some("26"),
+            Some("2026-11-30"),
+            None,
+            Some("2"),
+            Some("30.00000"),
+            "USD",
+        )
+        .unwrap();
+        let (k2, f2) = read_stats_row(
+            Some("26"),
+            Some("2026-11-30"),
+            Some("eur"),
+            Some("1"),
+            Some("9.5"),
+            "USD",
+        )
+        .unwrap();
         assert_eq!(k1.currency, "USD");
         assert_eq!(k2.currency, "EUR");
         let tune = BTreeMap::from([(k1.clone(), f1), (k2.clone(), f2)]);
         let mut ours = BTreeMap::new();
-        ours.insert(k1.clone(), Figures { conversions: 2, payout: "30".parse().unwrap() });
+        ours.insert(
+            k1.clone(),
+            Figures {
+                conversions: 2,
+                payout: "30".parse().unwrap(),
+            },
+        );
         let diffs = compare_stats(&tune, &ours);
         assert_eq!(diffs.len(), 1);
         assert_eq!(diffs[0].key, k2);

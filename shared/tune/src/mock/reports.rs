@@ -203,11 +203,15 @@ impl Respond for ReportResponder {
         }
         let data = self.data.lock();
         let range = range(&q);
-        if let (Some(max), Some((from, to))) = (data.max_days, &range) {
-            if days(from, to).is_some_and(|d| d > max) {
-                return ResponseTemplate::new(504)
-                    .set_body_raw("<html><body><h1>504 Gateway Time-out</h1></body></html>", "text/html");
-            }
+        let too_long = match (data.max_days, &range) {
+            (Some(max), Some((from, to))) => days(from, to).is_some_and(|d| d > max),
+            _ => false,
+        };
+        if too_long {
+            return ResponseTemplate::new(504).set_body_raw(
+                "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                "text/html",
+            );
         }
         let in_range = |row: &&Value| {
             range
@@ -227,7 +231,10 @@ impl Respond for ReportResponder {
                 .collect();
             match &data.stats {
                 Some(rows) => rows.iter().filter(in_range).cloned().collect(),
-                None => stats_of(&data.rows.iter().filter(in_range).collect::<Vec<_>>(), &groups),
+                None => stats_of(
+                    &data.rows.iter().filter(in_range).collect::<Vec<_>>(),
+                    &groups,
+                ),
             }
         } else {
             Vec::new()
