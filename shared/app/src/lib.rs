@@ -14,6 +14,7 @@ pub mod lambda_offer_sync;
 pub mod offer_sync;
 pub mod offers;
 pub mod postbacks;
+pub mod reconcile;
 pub mod reports;
 pub mod retry;
 pub mod router;

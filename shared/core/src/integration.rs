@@ -358,6 +358,8 @@ pub fn common_settings() -> &'static [FieldSpec] {
             default: None,
             values: vec![],
             max_len: None,
+            min: None,
+            max: None,
             fields: vec![],
             description: "Postbacks are accepted only from these networks (CIDR); empty or absent accepts any address.".into(),
         }]
@@ -458,6 +460,19 @@ fn validate_value(
             .as_bool()
             .map(Value::Bool)
             .ok_or_else(|| InputError::wrong_type(field, "true or false")),
+        FieldKind::Integer => {
+            let (min, max) = (spec.min.unwrap_or(0), spec.max.unwrap_or(u64::MAX));
+            let n = value
+                .as_u64()
+                .ok_or_else(|| InputError::wrong_type(field, "a whole number"))?;
+            if !(min..=max).contains(&n) {
+                return Err(InputError::out_of_range(
+                    field,
+                    format!("`{field}` must be between {min} and {max}"),
+                ));
+            }
+            Ok(Value::from(n))
+        }
         FieldKind::CidrList => {
             let list = value
                 .as_array()

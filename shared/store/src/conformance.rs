@@ -35,6 +35,8 @@ macro_rules! conformance_suite {
             delete_and_check_conditions,
             labels_are_write_once,
             click_with_new_labels_is_one_batch,
+            reconciliation_runs_share_the_sync_lease,
+            reconciliation_differences_page_in_order,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -637,4 +639,12 @@ pub async fn click_with_new_labels_is_one_batch(store: Arc<dyn ItemStore>) {
         "{replay:?}"
     );
     assert_eq!(repo.get_labels(fresh_handle).await.unwrap(), None);
+}
+
+pub async fn reconciliation_runs_share_the_sync_lease(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::runs_share_the_sync_lease(store).await;
+}
+
+pub async fn reconciliation_differences_page_in_order(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::differences_page_in_order(store).await;
 }

@@ -6,6 +6,8 @@
 pub mod clicks;
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+mod conformance_recon;
 pub mod conversions;
 #[cfg(feature = "testing")]
 pub mod counting;
@@ -16,6 +18,7 @@ pub mod labels;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
+pub mod reconcile;
 pub mod repo;
 pub mod reports;
 pub mod sqlite;

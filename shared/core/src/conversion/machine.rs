@@ -69,6 +69,16 @@ pub enum ChangeKind {
     Payout,
 }
 
+/// What made a change: a network's postback, or a reconciliation run that read the network's
+/// own reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistorySource {
+    #[default]
+    Postback,
+    Reconciliation,
+}
+
 /// One line of a conversion's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -82,6 +92,9 @@ pub struct HistoryEntry {
     pub raw_status: String,
     pub kind: ChangeKind,
     pub at: DateTime<Utc>,
+    /// Entries stored before sources were recorded came from postbacks.
+    #[serde(default)]
+    pub source: HistorySource,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +149,7 @@ pub fn decide(current: Option<Current<'_>>, incoming: Incoming<'_>, at: DateTime
         raw_status: incoming.raw_status.to_owned(),
         kind,
         at,
+        source: HistorySource::Postback,
     };
     let Some(current) = current else {
         return Outcome::Create(entry(None, None, None, ChangeKind::Created));
