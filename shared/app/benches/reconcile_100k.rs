@@ -204,7 +204,7 @@ async fn phase(what: &str, state: &AppState, integration: &Integration, store: &
         .map(|k| store.written_of(k))
         .sum();
     println!(
-        "{what}: {:?} in {:.1} s ({:.0} rows/s); {} rows, {} pages, {} requests; counts {:?}; changed {:?}; {} stats rows differ",
+        "{what}: {:?} in {:.1} s ({:.0} rows/s); {} rows, {} pages, {} requests; counts {:?}; changed {:?}; {} custom payouts; {} stats rows differ",
         run.status,
         took.as_secs_f64(),
         run.rows as f64 / took.as_secs_f64(),
@@ -213,6 +213,7 @@ async fn phase(what: &str, state: &AppState, integration: &Integration, store: &
         run.requests,
         run.counts,
         run.changed,
+        run.custom_payouts,
         run.stats_differences,
     );
     println!(

@@ -55,7 +55,7 @@ fn raw(row: &ConversionRow) -> RawConversion<'_> {
     }
 }
 
-fn tune_side(tune: &TuneConversion, currency: Option<&str>) -> Side {
+pub(super) fn tune_side(tune: &TuneConversion, currency: Option<&str>) -> Side {
     Side {
         status: Some(tune.status),
         raw_status: Some(tune.raw_status.clone()),
@@ -77,7 +77,7 @@ pub fn our_side(c: &Conversion) -> Side {
     }
 }
 
-fn difference(class: Class, action: Action, tune: &TuneConversion) -> Difference {
+pub(super) fn difference(class: Class, action: Action, tune: &TuneConversion) -> Difference {
     Difference {
         seq: 0,
         class,
@@ -137,6 +137,16 @@ pub enum Prepared {
         decision: Box<Decision>,
         pairing: Option<Pairing>,
     },
+}
+
+impl Prepared {
+    /// The TUNE conversion of a row that could be read.
+    pub fn tune(&self) -> Option<&TuneConversion> {
+        match self {
+            Prepared::Row { tune, .. } => Some(tune),
+            Prepared::Bad(_) => None,
+        }
+    }
 }
 
 impl Ledger {

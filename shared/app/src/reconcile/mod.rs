@@ -5,12 +5,14 @@
 //!   each row classified, the stats report, the ledger's side, the record.
 //! * [`ledger`]: one TUNE conversion against the ledger, written through the postbacks' own
 //!   repository writes and conversion rules.
+//! * [`custom_payout`]: TUNE conversions paid another payout than their offer's default.
 //! * [`scheduled`]: what a schedule's invocation does with an integration id.
 //! * [`api`]: the HTTP routes.
 //!
 //! The classification itself is pure and lives in [`affnet_core::reconcile`].
 
 pub mod api;
+pub mod custom_payout;
 pub mod ledger;
 pub mod run;
 pub mod scheduled;

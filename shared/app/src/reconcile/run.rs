@@ -6,8 +6,10 @@
 //! Memory stays flat in the number of conversions but for two compact sets (see
 //! [`affnet_core::reconcile::classify::Pairs`] and the ids TUNE reported): one TUNE page, the
 //! differences waiting for their batch (at most 100), the stats rows (offers × days ×
-//! currencies).
+//! currencies), the default payouts of the offers TUNE's rows name (bounded, see
+//! [`super::custom_payout`]).
 
+use super::custom_payout::OfferPayouts;
 use super::ledger::{Handled, Ledger, Prepared, our_side};
 use crate::state::AppState;
 use crate::tune_client::{Purpose, client_for};
@@ -108,7 +110,11 @@ pub async fn run_reconcile(
             )));
         }
     };
+    let default_currency = integration
+        .tune()
+        .map_or("USD", |t| t.default_currency.as_str());
     let mut run = Run {
+        payouts: OfferPayouts::new(&integration.id, default_currency),
         ledger: Ledger {
             state: state.clone(),
             integration: Arc::new(integration.clone()),
@@ -141,6 +147,8 @@ struct Run {
     /// Ledger conversions TUNE reported (the hex of their ids).
     seen: HashSet<u128>,
     pairs: Pairs,
+    /// Default payouts of the offers TUNE's rows name (custom payouts per affiliate).
+    payouts: OfferPayouts,
     next_seq: u64,
 }
 
@@ -242,6 +250,17 @@ impl Run {
             .map(|row| self.ledger.prepare(row, &mut self.pairs))
             .collect();
         drop(rows);
+        let tunes: Vec<_> = prepared.iter().map(Prepared::tune).collect();
+        let custom = self.payouts.check(&self.ledger.state.repo, &tunes).await;
+        drop(tunes);
+        let custom = match custom {
+            Ok(custom) => custom,
+            Err(e) => {
+                let message = format!("storage failed on page {page}: {e}");
+                self.record.fail("store", &message);
+                return false;
+            }
+        };
         let results: Vec<Result<Handled, RepoError>> = futures::stream::iter(prepared)
             .map(|p| {
                 let ledger = self.ledger.clone();
@@ -251,9 +270,18 @@ impl Run {
             .collect()
             .await;
         let mut store_ok = true;
-        for result in results {
+        for (result, custom) in results.into_iter().zip(custom) {
             match result {
-                Ok(handled) => self.account(handled, Some(page)),
+                Ok(handled) => {
+                    let conversion_id = handled.seen.clone();
+                    self.account(handled, Some(page));
+                    if let Some(mut d) = custom {
+                        d.conversion_id = conversion_id;
+                        d.page = Some(page);
+                        self.record.custom_payouts += 1;
+                        self.list(d);
+                    }
+                }
                 Err(e) => {
                     if store_ok {
                         self.record

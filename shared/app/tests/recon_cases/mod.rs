@@ -6,6 +6,7 @@
 //! the API; postbacks and runs go through the real router.
 
 pub mod classes;
+pub mod payouts;
 pub mod rules;
 
 use crate::support::{Reply, call};
@@ -34,6 +35,7 @@ macro_rules! recon_suite {
             classes::rejected_and_recreated_are_linked_and_counted_once,
             classes::only_here_is_listed_never_deleted,
             classes::bad_rows_are_listed_and_change_nothing,
+            payouts::custom_payouts_are_reported_and_change_nothing,
             rules::applied_twice_changes_nothing_the_second_time,
             rules::dry_run_changes_nothing,
             rules::half_past_eleven_network_time_lands_on_the_right_utc_day,

@@ -11,9 +11,11 @@
 //! * [`classify`]: the pure comparison of a TUNE conversion with the ledger's, and the pairs
 //!   of TUNE conversions for one click and goal (retry copies, rejected-and-recreated).
 //! * [`stats`]: `getStats` per offer, day and currency against the ledger's figures.
+//! * [`custom_payout`]: a TUNE conversion's payout against its offer's default payout.
 //! * here: the run record and its differences.
 
 pub mod classify;
+pub mod custom_payout;
 pub mod row;
 pub mod stats;
 
@@ -46,9 +48,14 @@ pub enum Class {
     OnlyHere,
     /// A TUNE row that cannot be read (no transaction and no click ID, a bad payout or date).
     BadRow,
+    /// Not a row's class but a note beside it: TUNE paid the conversion another payout than
+    /// its offer's default (a custom payout per affiliate). Listed only, never applied; counted
+    /// in [`ReconRun::custom_payouts`], not in [`Counts`].
+    CustomPayout,
 }
 
 impl Class {
+    /// The classes a row can have (one each); [`Class::CustomPayout`] is not one.
     pub const ALL: [Class; 8] = [
         Class::Matched,
         Class::Missing,
@@ -85,6 +92,8 @@ impl Counts {
             Class::RejectedRecreated => &mut self.rejected_recreated,
             Class::OnlyHere => &mut self.only_here,
             Class::BadRow => &mut self.bad_row,
+            // Counted on the run (`custom_payouts`): the row has its own class as well.
+            Class::CustomPayout => return,
         };
         *slot += 1;
     }
@@ -252,6 +261,10 @@ pub struct ReconRun {
     pub rows: u64,
     pub counts: Counts,
     pub changed: Changed,
+    /// TUNE conversions paid another payout than their offer's default, same currency (custom
+    /// payouts per affiliate): listed as `custom_payout` differences, nothing changed.
+    #[serde(default)]
+    pub custom_payouts: u64,
     /// `getStats` rows (offer, day, currency) that still differ after the run.
     pub stats_differences: u64,
     /// The first [`stats::MAX_LISTED`] of them, with both figures.
@@ -321,6 +334,7 @@ impl ReconRun {
             rows: 0,
             counts: Counts::default(),
             changed: Changed::default(),
+            custom_payouts: 0,
             stats_differences: 0,
             stats: Vec::new(),
             differences: 0,
@@ -370,7 +384,7 @@ impl ReconRun {
         let c = &self.counts;
         let ch = &self.changed;
         format!(
-            "{} TUNE conversion(s) on {} page(s), {}..{} ({}): {} matched, {} missing, {} status differs, {} payout differs, {} duplicate at TUNE, {} rejected and recreated, {} only here, {} bad rows; {} ({} created, {} status changed, {} payout changed, {} attributed); {} stats row(s) still differ",
+            "{} TUNE conversion(s) on {} page(s), {}..{} ({}): {} matched, {} missing, {} status differs, {} payout differs, {} duplicate at TUNE, {} rejected and recreated, {} only here, {} bad rows; {} ({} created, {} status changed, {} payout changed, {} attributed); {} custom payout(s); {} stats row(s) still differ",
             self.rows,
             self.pages,
             self.from,
@@ -393,6 +407,7 @@ impl ReconRun {
             ch.status_changed,
             ch.payout_changed,
             ch.attributed,
+            self.custom_payouts,
             self.stats_differences,
         )
     }
@@ -430,6 +445,7 @@ mod tests {
             c.add(class);
         }
         c.add(Class::Missing);
+        c.add(Class::CustomPayout);
         assert_eq!((c.matched, c.missing, c.differing()), (1, 2, 8));
         let json = serde_json::to_value(Class::DuplicateAtTune).unwrap();
         assert_eq!(json, "duplicate_at_tune");
