@@ -69,11 +69,11 @@ fn main() {
     let _ = child.wait();
 }
 
-/// `rows` conversions over the last 7 days (UTC), each with a click ID of ours.
-fn conversions(rows: u64, changed: bool) -> Vec<Value> {
+/// `rows` conversions over the 6 days before `now` (UTC), each with a click ID of ours. The
+/// changed data uses the same `now`, so a conversion keeps its datetime (and its day).
+fn conversions(rows: u64, changed: bool, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
     let key = Config::for_tests().click_key;
     let handle = bench_handle();
-    let now = chrono::Utc::now();
     let extra = if changed { rows / 100 } else { 0 };
     (0..rows + extra)
         .map(|i| {
@@ -97,15 +97,16 @@ fn conversions(rows: u64, changed: bool) -> Vec<Value> {
 /// The mock TUNE server with the rows, until killed; a line on stdin swaps in the changed rows.
 async fn serve_mock(rows: u64) {
     let tune = MockTune::start().await;
+    let now = chrono::Utc::now();
     let reports = tune
-        .mount_reports(Mode::Network, conversions(rows, false))
+        .mount_reports(Mode::Network, conversions(rows, false, now))
         .await;
     println!("{}", tune.uri());
     let _ = std::io::stdout().flush();
     let swap = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
-        reports.set_conversions(conversions(rows, true));
+        reports.set_conversions(conversions(rows, true, now));
         println!("swapped");
     });
     let _ = swap.await;
