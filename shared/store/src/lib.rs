@@ -12,6 +12,8 @@ pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
 pub mod faults;
+#[cfg(feature = "testing")]
+pub mod heat;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
