@@ -303,10 +303,11 @@ async fn main() {
     let started = std::time::Instant::now();
     for second in 0..args.seconds {
         // Arrival times inside the second, uniformly random; clicks first in a tie.
-        let mut events: Vec<(u64, bool)> = (0..args.clicks)
-            .map(|_| (second * 1_000_000 + world.rng.next() % 1_000_000, true))
-            .chain((0..args.postbacks).map(|_| (second * 1_000_000 + world.rng.next() % 1_000_000, false)))
-            .collect();
+        let base = second * 1_000_000;
+        let mut events: Vec<(u64, bool)> = Vec::new();
+        for n in 0..args.clicks + args.postbacks {
+            events.push((base + world.rng.next() % 1_000_000, n < args.clicks));
+        }
         events.sort_unstable_by_key(|(t, click)| (*t, !*click));
         for (at, is_click) in events {
             world.clock.set(at);
