@@ -339,7 +339,10 @@ fn print_report(args: &Args, recorder: &HeatRecorder, took: std::time::Duration)
         println!("  {:>6}/s  {}  (second {})", p.writes, p.key, p.second);
     }
     let part = |name: &str, p: &affnet_store::heat::Peak| {
-        println!("hottest {name}: {}/s  {}  (second {})", p.writes, p.key, p.second)
+        println!(
+            "hottest {name}: {}/s  {}  (second {})",
+            p.writes, p.key, p.second
+        )
     };
     part("table partition", &r.hottest_partition);
     part("index partition", &r.hottest_index_partition);

@@ -27,6 +27,7 @@ impl Repo {
             click.time.date_naive(),
             &[(counter::CLICKS.to_string(), Decimal::ONE)],
             Some(click.expires_at),
+            &click.id,
         ));
         self.items().write(writes).await.map_err(|e| match e {
             crate::StoreError::ConditionFailed { .. } => RepoError::Conflict,

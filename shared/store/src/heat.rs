@@ -186,10 +186,7 @@ impl HeatRecorder {
 
     /// The figures so far, with the `top` hottest items.
     pub fn report(&self, top: usize) -> HeatReport {
-        self.heat
-            .lock()
-            .map(|h| h.report(top))
-            .unwrap_or_default()
+        self.heat.lock().map(|h| h.report(top)).unwrap_or_default()
     }
 }
 

@@ -6,7 +6,10 @@
 pub mod clicks;
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod contention;
 pub mod conversions;
+mod conversions_list;
 #[cfg(feature = "testing")]
 pub mod counting;
 pub mod dynamo;
@@ -14,11 +17,13 @@ pub mod dynamo;
 pub mod faults;
 #[cfg(feature = "testing")]
 pub mod heat;
+pub mod migrate;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
 pub mod repo;
 pub mod reports;
+pub mod retrying;
 pub mod sqlite;
 pub mod sync;
 #[cfg(feature = "testing")]
