@@ -118,7 +118,6 @@ pub async fn counts_clicks_per_dimension(store: Arc<dyn ItemStore>) {
     env.click(&offer, "msg=m1&cr=c2").await;
     env.click(&offer, "").await;
     env.click(&other, "msg=m1").await;
-    let today = Utc::now().date_naive();
     assert_eq!(env.total(Dimension::Day, None, "clicks").await, 4);
     assert_eq!(env.total(Dimension::Offer, Some(&offer), "clicks").await, 3);
     assert_eq!(env.total(Dimension::Offer, Some(&other), "clicks").await, 1);
@@ -187,7 +186,6 @@ pub async fn bad_parameters_are_400_and_store_nothing(store: Arc<dyn ItemStore>)
     let message = reply.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("256 bytes"), "{message}");
     assert_eq!(env.counting.batches(), 0);
-    let today = Utc::now().date_naive();
     assert_eq!(env.total(Dimension::Day, None, "clicks").await, 0);
 }
 
@@ -226,7 +224,6 @@ pub async fn concurrent_clicks_are_all_counted(store: Arc<dyn ItemStore>) {
         ids.insert(task.await.unwrap());
     }
     assert_eq!(ids.len(), 20);
-    let today = Utc::now().date_naive();
     assert_eq!(
         env.total(Dimension::Offer, Some(&offer), "clicks").await,
         20
