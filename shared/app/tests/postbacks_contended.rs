@@ -14,7 +14,8 @@ use std::time::Duration;
 
 /// Items stay held this long from a batch's start: on SQLite a batch takes well under that; the
 /// DynamoDB test client sends one request at a time, so batches reach moto milliseconds apart
-/// and are held longer there to collide at all.
+/// and are held longer there. However the machine's timing falls, transactions wait for a rival
+/// until the first conflict ([`ContendedStore::guarantee_a_conflict`]), so one is always injected.
 const SQLITE_WINDOW: Duration = Duration::from_millis(1);
 const DYNAMODB_WINDOW: Duration = Duration::from_millis(10);
 
@@ -26,6 +27,14 @@ async fn dynamodb() -> Arc<dyn ItemStore> {
     Arc::new(affnet_store::testing::fresh_dynamo_store().await)
 }
 
+/// A transaction waits this long at most for a rival (the setup's transactions, which have
+/// none, each wait it whole).
+const PATIENCE: Duration = Duration::from_secs(1);
+
+fn contended(inner: Arc<dyn ItemStore>, window: Duration) -> ContendedStore {
+    ContendedStore::new(inner, window).guarantee_a_conflict(PATIENCE)
+}
+
 macro_rules! contended_cases {
     ($store:ident, $window:expr) => {
         mod $store {
@@ -33,7 +42,7 @@ macro_rules! contended_cases {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_deliveries_record_once() {
-                let contended = Arc::new(ContendedStore::new(super::$store().await, $window));
+                let contended = Arc::new(contended(super::$store().await, $window));
                 postback_cases::concurrent_deliveries_record_once(contended.clone()).await;
                 let conflicts = contended.conflicts();
                 eprintln!("conflicts injected: {conflicts}");
@@ -42,7 +51,7 @@ macro_rules! contended_cases {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn interleaved_status_changes_settle_consistently() {
-                let contended = Arc::new(ContendedStore::new(super::$store().await, $window));
+                let contended = Arc::new(contended(super::$store().await, $window));
                 postback_cases::interleaved_status_changes_settle_consistently(contended.clone())
                     .await;
                 let conflicts = contended.conflicts();

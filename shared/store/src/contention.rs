@@ -5,6 +5,11 @@
 //! the inner store (nothing written), when either of the two is a transaction (2 writes or
 //! more). Two lone writes on one item do not conflict: DynamoDB serializes them.
 //!
+//! Whether two batches meet inside a window depends on the machine's timing. A test that must
+//! see a conflict asks for one ([`ContendedStore::guarantee_a_conflict`]): until the first
+//! conflict, each transaction keeps its items until a rival batch has collided with it (or the
+//! patience ran out), and only then reaches the inner store.
+//!
 //! Under a [`crate::Repo`] the conflicts are retried ([`crate::retrying`]); the concurrency
 //! suites run through this decorator to prove a retried conflict never loses nor doubles a write.
 
@@ -14,11 +19,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-/// A batch's hold on an item.
+/// A batch's hold on an item; `until: None` while a waiting transaction keeps it, and `rival`
+/// wakes that transaction.
 struct Hold {
-    until: Instant,
+    until: Option<Instant>,
     transaction: bool,
+    batch: u64,
+    rival: Option<Arc<Notify>>,
 }
 
 pub struct ContendedStore {
@@ -26,6 +35,16 @@ pub struct ContendedStore {
     window: Duration,
     held: Mutex<HashMap<Key, Hold>>,
     conflicts: AtomicU64,
+    batches: AtomicU64,
+    /// How long a transaction waits for a rival until the first conflict; `None`: none waits.
+    patience: Option<Duration>,
+}
+
+/// What [`ContendedStore::take`] decided for a batch.
+enum Taken {
+    Go,
+    WaitForRival(Arc<Notify>),
+    Conflict,
 }
 
 impl ContendedStore {
@@ -35,7 +54,18 @@ impl ContendedStore {
             window,
             held: Mutex::new(HashMap::new()),
             conflicts: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            patience: None,
         }
+    }
+
+    /// Until the first conflict, each transaction keeps its items until another batch collides
+    /// with it, at most `patience`: a conflict happens whenever two batches share an item,
+    /// however far apart the machine's timing puts them. (Setup transactions that nothing
+    /// rivals each wait the whole patience: keep it short.)
+    pub fn guarantee_a_conflict(mut self, patience: Duration) -> ContendedStore {
+        self.patience = Some(patience);
+        self
     }
 
     /// Batches cancelled so far.
@@ -44,25 +74,50 @@ impl ContendedStore {
     }
 
     /// Takes the batch's items, or says it conflicts with a batch holding one.
-    fn take(&self, writes: &[Write]) -> bool {
+    fn take(&self, batch: u64, writes: &[Write]) -> Taken {
         let now = Instant::now();
         let transaction = writes.len() > 1;
         let Ok(mut held) = self.held.lock() else {
-            return true;
+            return Taken::Conflict;
         };
-        held.retain(|_, h| h.until > now);
-        let conflict = writes.iter().any(|w| {
-            held.get(w.key())
-                .is_some_and(|h| transaction || h.transaction)
-        });
-        if conflict {
-            return false;
+        held.retain(|_, h| h.until.is_none_or(|until| until > now));
+        let rival = writes
+            .iter()
+            .filter_map(|w| held.get(w.key()))
+            .find(|h| transaction || h.transaction);
+        if let Some(rival) = rival {
+            if let Some(waiting) = &rival.rival {
+                waiting.notify_one();
+            }
+            return Taken::Conflict;
         }
+        let wait = (self.patience.is_some() && transaction && self.conflicts() == 0)
+            .then(|| Arc::new(Notify::new()));
+        let until = wait.is_none().then_some(now + self.window);
         for w in writes {
-            let until = now + self.window;
-            held.insert(w.key().clone(), Hold { until, transaction });
+            let hold = Hold {
+                until,
+                transaction,
+                batch,
+                rival: wait.clone(),
+            };
+            held.insert(w.key().clone(), hold);
         }
-        true
+        match wait {
+            Some(rival) => Taken::WaitForRival(rival),
+            None => Taken::Go,
+        }
+    }
+
+    /// Lets a waiting transaction's items go a window after it reached the inner store.
+    fn release(&self, batch: u64) {
+        let until = Instant::now() + self.window;
+        if let Ok(mut held) = self.held.lock() {
+            for hold in held.values_mut().filter(|h| h.batch == batch) {
+                hold.until = Some(until);
+                hold.rival = None;
+            }
+        }
     }
 }
 
@@ -77,11 +132,21 @@ impl ItemStore for ContendedStore {
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if !self.take(&writes) {
-            self.conflicts.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::TransactionConflict);
+        let batch = self.batches.fetch_add(1, Ordering::SeqCst);
+        match self.take(batch, &writes) {
+            Taken::Conflict => {
+                self.conflicts.fetch_add(1, Ordering::SeqCst);
+                Err(StoreError::TransactionConflict)
+            }
+            Taken::Go => self.inner.write(writes).await,
+            Taken::WaitForRival(rival) => {
+                let patience = self.patience.unwrap_or_default();
+                let _ = tokio::time::timeout(patience, rival.notified()).await;
+                let written = self.inner.write(writes).await;
+                self.release(batch);
+                written
+            }
         }
-        self.inner.write(writes).await
     }
 
     fn name(&self) -> &'static str {
@@ -119,5 +184,31 @@ mod tests {
         assert_eq!(store.conflicts(), 2);
         tokio::time::sleep(Duration::from_millis(250)).await;
         store.write(vec![add("b"), add("c")]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_guaranteed_conflict_waits_for_a_rival_however_late() {
+        let inner = Arc::new(SqliteStore::in_memory().unwrap());
+        let store = Arc::new(
+            ContendedStore::new(inner.clone(), Duration::from_millis(1))
+                .guarantee_a_conflict(Duration::from_secs(10)),
+        );
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move { store.write(vec![add("a"), add("b")]).await }
+        });
+        // Far beyond the window: without the guarantee the two would never meet.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(inner.get(&Key::new("T", "a")).await.unwrap().is_none());
+        let rival = store.write(vec![add("b")]).await;
+        assert!(matches!(rival, Err(StoreError::TransactionConflict)));
+        first.await.unwrap().unwrap();
+        assert!(inner.get(&Key::new("T", "a")).await.unwrap().is_some());
+        assert_eq!(store.conflicts(), 1);
+        // After the first conflict, transactions go at once.
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        store.write(vec![add("c"), add("d")]).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
