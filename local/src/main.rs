@@ -72,6 +72,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Automatic offer sync runs in-process here (EventBridge Scheduler on AWS).
     let scheduler = affnet_app::schedule_local::LocalScheduler::new();
     let state = AppState::new(store, config).with_scheduler(scheduler.clone());
+    // Data of an older layout (one totals item per dimension and day, one index partition).
+    let migrated = state.repo.migrate_to_sharded().await?;
+    if migrated != affnet_store::migrate::Migrated::default() {
+        tracing::info!(
+            totals = migrated.totals,
+            conversions = migrated.conversions,
+            "moved stored data to the sharded layout"
+        );
+    }
     scheduler.start(state.clone()).await?;
     let shutdown = shutdown_signal()?;
     tracing::info!(

@@ -51,7 +51,10 @@ impl From<RepoError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => ApiError::Storage(e.to_string()),
+            // Retried under the repository already: busy, try again later.
+            StoreError::Unavailable(_) | StoreError::TransactionConflict => {
+                ApiError::Storage(e.to_string())
+            }
             StoreError::ConditionFailed { .. } => ApiError::Conflict,
             StoreError::Corrupt(_) | StoreError::Invalid(_) => ApiError::internal("storage", &e),
         }

@@ -45,6 +45,7 @@ pub(crate) fn click_writes(click: &Click) -> Result<Vec<Write>, RepoError> {
         click.time.date_naive(),
         &[(counter::CLICKS.to_string(), Decimal::ONE)],
         Some(click.expires_at),
+        &click.id,
     ));
     Ok(writes)
 }

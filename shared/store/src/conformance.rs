@@ -33,6 +33,7 @@ macro_rules! conformance_suite {
             secondary_index_query,
             expired_items_are_gone,
             delete_and_check_conditions,
+            migration_moves_the_unsharded_layout,
             labels_are_write_once,
             click_with_new_labels_is_one_batch,
             reconciliation_runs_share_the_sync_lease,
@@ -559,6 +560,58 @@ pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
         missing,
         Err(StoreError::ConditionFailed { index: 0 })
     ));
+}
+
+/// Items of the unsharded layout move into the sharded one: reports and the index find them
+/// there, and a second run finds nothing to do.
+pub async fn migration_moves_the_unsharded_layout(store: Arc<dyn ItemStore>) {
+    use crate::conversions::{INDEX_SHARDS, conversions_index_pk};
+    use crate::totals::{Dimension, shard_of};
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let mut writes = Vec::new();
+    for (pk, sk, clicks) in [
+        ("TOT#day", "2026-11-30", 3),
+        ("TOT#offer", "2026-11-30#O1", 2),
+    ] {
+        writes.push(Write::Add {
+            key: key(pk, sk),
+            deltas: vec![("clicks".into(), Decimal::from(clicks))],
+            expires_at: None,
+        });
+    }
+    let mut conversion = Item::new(key("CONV#cv_old", "META"), json!({"id": "cv_old"}));
+    conversion.index_key = Some(key("CONVS", "2026-11-30T10:00:00.000Z#cv_old"));
+    writes.push(Write::Put {
+        item: conversion,
+        when: Condition::Absent,
+    });
+    store.write(writes).await.unwrap();
+    let repo = Repo::new(store.clone());
+    let migrated = repo.migrate_to_sharded().await.unwrap();
+    assert_eq!((migrated.totals, migrated.conversions), (2, 1));
+    let days = repo
+        .group_totals(Dimension::Day, day, day, 100)
+        .await
+        .unwrap();
+    assert_eq!(days.groups["2026-11-30"]["clicks"], Decimal::from(3));
+    let offers = repo.group_totals(Dimension::Offer, day, day, 100).await;
+    assert_eq!(offers.unwrap().groups["O1"]["clicks"], Decimal::from(2));
+    assert!(
+        store
+            .get(&key("TOT#day", "2026-11-30"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let index = Query {
+        index: Index::Gsi1,
+        ..Query::partition(conversions_index_pk(shard_of("cv_old", INDEX_SHARDS)))
+    };
+    let moved = store.query(&index).await.unwrap();
+    assert_eq!(moved.items.len(), 1);
+    assert_eq!(moved.items[0].data, json!({"id": "cv_old"}));
+    let again = repo.migrate_to_sharded().await.unwrap();
+    assert_eq!(again, crate::migrate::Migrated::default());
 }
 
 fn labelled_click(id: &str, labels: &affnet_core::clickid::Labels) -> affnet_core::Click {

@@ -1,19 +1,30 @@
 //! Conversions: one item per conversion, `CONV#<id>` / `META`, listed newest first through GSI1
-//! (`CONVS` / `<created_at RFC3339 millis>#<id>`).
+//! (`CONVS#<shard>` / `<created_at RFC3339 millis>#<id>`, the shard picked by the id: every
+//! conversion write rewrites its index entry, so one index partition for all would take every
+//! postback). A list merges the shards newest first ([`crate::conversions_list`]).
 //!
 //! A conversion is created and changed only together with its totals (and the postback log
 //! entry that caused it) in one atomic batch: [`Repo::create_conversion`] and
 //! [`Repo::change_conversion`] are the only writers, whoever the caller (postbacks today).
 
-use crate::port::{Condition, Index, Item, Key, Query, StoreError, Write};
+use crate::port::{Condition, Item, Key, Query, StoreError, Write};
 use crate::postback_logs::postback_log_write;
 use crate::repo::{Repo, RepoError, decode, encode};
-use crate::totals::conversion_moves;
+use crate::totals::{conversion_moves, shard_of};
 use affnet_core::{Conversion, PostbackLog};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// GSI1 partition of every conversion, sorted by creation time.
-pub const CONVERSIONS_INDEX_PK: &str = "CONVS";
+/// GSI1 partition of every conversion before the index was sharded (read by the migration only).
+pub const UNSHARDED_INDEX_PK: &str = "CONVS";
+
+/// Shards of the conversions index: 2,000 conversion writes/s put 125/s on each partition,
+/// and a page reads a few items more than it returns from each.
+pub const INDEX_SHARDS: u32 = 16;
+
+/// The index partition of shard `shard`, sorted by creation time.
+pub fn conversions_index_pk(shard: u32) -> String {
+    format!("CONVS#{shard}")
+}
 
 /// Links a click to its conversions: `CLICK#<click id>` / `CONV#<cv_id>`, beside the click's
 /// own items, so that a lookup by click is one keyed query. Click IDs longer than this (not
@@ -54,7 +65,7 @@ pub fn conversion_item(conversion: &Conversion, version: u64) -> Result<Item, St
     let mut item = Item::new(conversion_key(&conversion.id), encode(conversion)?);
     item.version = version;
     item.index_key = Some(Key::new(
-        CONVERSIONS_INDEX_PK,
+        conversions_index_pk(shard_of(&conversion.id, INDEX_SHARDS)),
         conversion_index_sk(conversion.created_at, &conversion.id),
     ));
     Ok(item)
@@ -78,9 +89,6 @@ pub struct ConversionPage {
     pub items: Vec<Conversion>,
     pub next: Option<String>,
 }
-
-/// At most this many items are read to fill one filtered page; the cursor then continues.
-const MAX_SCANNED: usize = 1_000;
 
 /// What a conversion's batch holds besides the conversion and its totals.
 #[derive(Debug, Clone, Copy)]
@@ -206,70 +214,6 @@ impl Repo {
         match self.items().get(&conversion_key(id)).await? {
             Some(item) => Ok(Some(conversion_from(&item)?)),
             None => Ok(None),
-        }
-    }
-
-    /// Conversions newest first within `range`, keeping those `keep` accepts. `cursor` is the
-    /// index sort key of the last item of the previous page. A page may come back short with a
-    /// cursor when the filter skipped many items.
-    pub async fn list_conversions(
-        &self,
-        range: &TimeRange,
-        keep: impl Fn(&Conversion) -> bool,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> Result<ConversionPage, RepoError> {
-        let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let from = range.from.map(millis);
-        // `~` sorts after every id character, so the bound includes ids at that instant.
-        let mut upper = range.to.map(|t| format!("{}#~", millis(t)));
-        if let Some(c) = &cursor {
-            upper = Some(match upper {
-                Some(u) if u < *c => u,
-                _ => c.clone(),
-            });
-        }
-        let mut items = Vec::new();
-        let mut scanned = 0;
-        let mut store_cursor = None;
-        loop {
-            let page = self
-                .items()
-                .query(&Query {
-                    index: Index::Gsi1,
-                    sk_from: from.clone(),
-                    sk_to: upper.clone(),
-                    descending: true,
-                    limit: (limit + 1).min(200),
-                    cursor: store_cursor.take(),
-                    ..Query::partition(CONVERSIONS_INDEX_PK)
-                })
-                .await?;
-            for item in &page.items {
-                let sk = item.index_key.as_ref().map(|k| k.sk.clone());
-                // The cursor item itself was on the previous page.
-                if sk.is_some() && sk == cursor {
-                    continue;
-                }
-                scanned += 1;
-                let conversion = conversion_from(item)?;
-                if keep(&conversion) {
-                    items.push(conversion);
-                }
-                if items.len() == limit || scanned >= MAX_SCANNED {
-                    let more = items.len() < limit
-                        || page.next.is_some()
-                        || !std::ptr::eq(item, page.items.last().expect("non-empty"));
-                    return Ok(ConversionPage {
-                        items,
-                        next: if more { sk } else { None },
-                    });
-                }
-            }
-            match page.next {
-                Some(next) => store_cursor = Some(next),
-                None => return Ok(ConversionPage { items, next: None }),
-            }
         }
     }
 }

@@ -8,19 +8,26 @@ pub mod clicks;
 pub mod conformance;
 #[cfg(feature = "testing")]
 mod conformance_recon;
+#[cfg(feature = "testing")]
+pub mod contention;
 pub mod conversions;
+mod conversions_list;
 #[cfg(feature = "testing")]
 pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
 pub mod faults;
+#[cfg(feature = "testing")]
+pub mod heat;
 pub mod labels;
+pub mod migrate;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
 pub mod reconcile;
 pub mod repo;
 pub mod reports;
+pub mod retrying;
 pub mod sqlite;
 pub mod sync;
 #[cfg(feature = "testing")]

@@ -152,6 +152,11 @@ pub enum StoreError {
     /// The write at this position of the batch did not meet its condition; nothing was written.
     #[error("condition failed on write #{index}")]
     ConditionFailed { index: usize },
+    /// A concurrent transaction held one of the items (DynamoDB's `TransactionConflict`): nothing
+    /// was written, and the same batch may be sent again ([`crate::retrying`] does, jittered
+    /// and bounded, under every [`crate::Repo`]).
+    #[error("transaction conflict: a concurrent transaction was writing one of the items")]
+    TransactionConflict,
     /// The store could not be reached or refused the operation; the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -52,8 +52,12 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// The repositories over `store`, whose transaction conflicts are retried
+    /// ([`crate::retrying`]).
     pub fn new(store: Arc<dyn ItemStore>) -> Repo {
-        Repo { store }
+        Repo {
+            store: crate::retrying::RetryConflicts::around(store),
+        }
     }
 
     /// One page of a partition, newest (highest sort key) first, each item read by `read`.

@@ -3,7 +3,7 @@
 use super::{Env, TRACKING_PREFIX};
 use affnet_core::clickid::{ClickId, Labels};
 use affnet_store::ItemStore;
-use affnet_store::totals::{Dimension, click_totals_key, totals_key};
+use affnet_store::totals::{Dimension, click_totals_key};
 use axum::http::StatusCode;
 use chrono::Utc;
 use std::sync::Arc;
@@ -189,42 +189,20 @@ pub async fn counts_clicks_per_dimension(store: Arc<dyn ItemStore>) {
     env.click(&offer, "msg=m1&cr=c2").await;
     env.click(&offer, "").await;
     env.click(&other, "msg=m1").await;
-    let today = Utc::now().date_naive();
-    let key = |dimension, value: Option<&str>| totals_key(dimension, today, value);
-    assert_eq!(env.counter(&key(Dimension::Day, None), "clicks").await, 4);
+    assert_eq!(env.total(Dimension::Day, None, "clicks").await, 4);
+    assert_eq!(env.total(Dimension::Offer, Some(&offer), "clicks").await, 3);
+    assert_eq!(env.total(Dimension::Offer, Some(&other), "clicks").await, 1);
+    assert_eq!(env.total(Dimension::Message, Some("m1"), "clicks").await, 3);
+    assert_eq!(env.total(Dimension::Message, None, "clicks").await, 1);
     assert_eq!(
-        env.counter(&key(Dimension::Offer, Some(&offer)), "clicks")
-            .await,
-        3
-    );
-    assert_eq!(
-        env.counter(&key(Dimension::Offer, Some(&other)), "clicks")
-            .await,
+        env.total(Dimension::Creative, Some("c1"), "clicks").await,
         1
     );
     assert_eq!(
-        env.counter(&key(Dimension::Message, Some("m1")), "clicks")
-            .await,
-        3
-    );
-    assert_eq!(
-        env.counter(&key(Dimension::Message, None), "clicks").await,
+        env.total(Dimension::Creative, Some("c2"), "clicks").await,
         1
     );
-    assert_eq!(
-        env.counter(&key(Dimension::Creative, Some("c1")), "clicks")
-            .await,
-        1
-    );
-    assert_eq!(
-        env.counter(&key(Dimension::Creative, Some("c2")), "clicks")
-            .await,
-        1
-    );
-    assert_eq!(
-        env.counter(&key(Dimension::Creative, None), "clicks").await,
-        2
-    );
+    assert_eq!(env.total(Dimension::Creative, None, "clicks").await, 2);
     // One batch per click: the click and its five counters together.
     env.counting.reset();
     env.click(&offer, "msg=m1").await;
@@ -279,12 +257,7 @@ pub async fn bad_parameters_are_400_and_store_nothing(store: Arc<dyn ItemStore>)
     let message = reply.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("256 bytes"), "{message}");
     assert_eq!(env.counting.batches(), 0);
-    let today = Utc::now().date_naive();
-    assert_eq!(
-        env.counter(&totals_key(Dimension::Day, today, None), "clicks")
-            .await,
-        0
-    );
+    assert_eq!(env.total(Dimension::Day, None, "clicks").await, 0);
 }
 
 pub async fn no_open_redirect(store: Arc<dyn ItemStore>) {
@@ -322,7 +295,8 @@ pub async fn concurrent_clicks_are_all_counted(store: Arc<dyn ItemStore>) {
         ids.insert(task.await.unwrap());
     }
     assert_eq!(ids.len(), 20);
-    let today = Utc::now().date_naive();
-    let key = totals_key(Dimension::Offer, today, Some(&offer));
-    assert_eq!(env.counter(&key, "clicks").await, 20);
+    assert_eq!(
+        env.total(Dimension::Offer, Some(&offer), "clicks").await,
+        20
+    );
 }

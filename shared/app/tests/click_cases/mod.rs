@@ -162,6 +162,20 @@ impl Env {
             .unwrap_or(0)
     }
 
+    /// Today's counter `name` of one value of `dimension`, summed over its shards.
+    pub async fn total(
+        &self,
+        dimension: affnet_store::totals::Dimension,
+        value: Option<&str>,
+        name: &str,
+    ) -> i64 {
+        use rust_decimal::prelude::ToPrimitive;
+        let today = chrono::Utc::now().date_naive();
+        let totals = self.state.repo.value_totals(dimension, today, value);
+        let totals = totals.await.unwrap();
+        totals.get(name).and_then(|d| d.to_i64()).unwrap_or(0)
+    }
+
     pub async fn report(&self, query: &str) -> Value {
         let reply = call(&self.router, "GET", &format!("/reports?{query}"), None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);

@@ -24,9 +24,11 @@ fn attribution(offer: &str, message: Option<&str>, creative: Option<&str>) -> At
     }
 }
 
-/// Adds `deltas` to the totals of `who` on `on`, as a click or a conversion would.
+/// Adds `deltas` to the totals of `who` on `on`, as a click or a conversion would (a new id
+/// each time, so the adds land in different shards).
 async fn add(env: &Env, who: &Attribution, on: &str, deltas: &[(String, Decimal)]) {
-    let writes = totals::totals_writes(who, day(on), deltas, None);
+    let id = affnet_core::ids::new_id();
+    let writes = totals::totals_writes(who, day(on), deltas, None, &id);
     env.state.repo.items().write(writes).await.unwrap();
 }
 

@@ -9,7 +9,7 @@ use affnet_core::Integration;
 use affnet_core::clickid::{ClickId, Labels, v1};
 use affnet_store::counting::CountingStore;
 use affnet_store::faults::FaultyStore;
-use affnet_store::totals::{Dimension, totals_key};
+use affnet_store::totals::Dimension;
 use affnet_store::{ItemStore, Key};
 use axum::Router;
 use axum::body::Body;
@@ -165,14 +165,22 @@ impl Pb {
             .unwrap_or_default()
     }
 
+    /// Today's counters of one value of `dimension`, summed over its shards.
+    pub async fn totals(
+        &self,
+        dimension: Dimension,
+        value: Option<&str>,
+    ) -> BTreeMap<String, Decimal> {
+        let totals = self.state.repo.value_totals(dimension, today(), value);
+        totals.await.unwrap()
+    }
+
     pub async fn day_totals(&self) -> BTreeMap<String, Decimal> {
-        self.counters(&totals_key(Dimension::Day, today(), None))
-            .await
+        self.totals(Dimension::Day, None).await
     }
 
     pub async fn offer_totals(&self) -> BTreeMap<String, Decimal> {
-        self.counters(&totals_key(Dimension::Offer, today(), Some(OFFER)))
-            .await
+        self.totals(Dimension::Offer, Some(OFFER)).await
     }
 }
 

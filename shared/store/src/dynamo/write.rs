@@ -252,3 +252,29 @@ fn cancelled_outcome(
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[&str]) -> Vec<CancellationReason> {
+        codes
+            .iter()
+            .map(|c| CancellationReason::builder().code(*c).build())
+            .collect()
+    }
+
+    #[test]
+    fn a_conflict_is_a_conflict_round_unless_a_condition_failed() {
+        let conflict = cancelled_outcome(&reasons(&["None", "TransactionConflict"]), &[false; 2]);
+        assert!(matches!(conflict, Some(Ok(Round::Conflict))));
+        let failed = cancelled_outcome(
+            &reasons(&["ConditionalCheckFailed", "TransactionConflict"]),
+            &[false; 2],
+        );
+        assert!(matches!(
+            failed,
+            Some(Err(StoreError::ConditionFailed { index: 0 }))
+        ));
+    }
+}
