@@ -5,11 +5,11 @@
 //! handler), and against which tests check that `template.yaml` declares exactly these routes on
 //! exactly these functions.
 //!
-//! Why one table per function: a binary that names its function ([`Function::routes`] with a
-//! constant, as the Lambdas' `router::for_function(Function::Click, ..)` does) references only
-//! that table, so it links only that function's handlers and the clients they use (the postback
-//! binary carries no TUNE client). Nothing a Lambda runs may read [`ROUTES`] at run time: that
-//! would link every handler into every function (see [`ADMIN_PATHS`]).
+//! Why one table per function: so that a binary naming its function could link only that
+//! function's handlers and the clients they use. Not achieved yet: `aws::run` picks the table at
+//! run time, and the release postback binary measured as large as offer-sync's, with TUNE's
+//! report methods in it (README, package sizes). Nothing a Lambda runs may read [`ROUTES`] at
+//! run time (see [`ADMIN_PATHS`]).
 
 use crate::state::AppState;
 use crate::{
