@@ -17,10 +17,10 @@ impl Repo {
     /// this id exists (a click ID holds 64 random bits, so only a replayed write gets there).
     pub async fn record_click(&self, click: &Click) -> Result<(), RepoError> {
         let writes = click_writes(click)?;
-        self.items().write(writes).await.map_err(|e| match e {
-            crate::StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })
+        self.items()
+            .write(writes)
+            .await
+            .map_err(RepoError::from_write)
     }
 
     /// The click, if stored and not expired.

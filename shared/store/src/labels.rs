@@ -51,10 +51,7 @@ impl Repo {
         self.items()
             .write(vec![labels_put(handle, labels)?])
             .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => RepoError::Conflict,
-                other => RepoError::Store(other),
-            })
+            .map_err(RepoError::from_write)
     }
 
     /// [`Repo::record_click`] that also creates the labels of a pair first seen: one atomic

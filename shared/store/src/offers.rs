@@ -42,13 +42,6 @@ fn offer_from(item: &Item) -> Result<Offer, RepoError> {
     Ok(offer)
 }
 
-fn from_write(e: crate::StoreError) -> RepoError {
-    match e {
-        crate::StoreError::ConditionFailed { .. } => RepoError::Conflict,
-        other => RepoError::Store(other),
-    }
-}
-
 impl Repo {
     /// Stores a new offer; a synced one also claims its remote id ([`RepoError::Conflict`] if
     /// the integration already has an offer with that remote id).
@@ -75,7 +68,10 @@ impl Repo {
                 when: Condition::Absent,
             });
         }
-        self.items().write(writes).await.map_err(from_write)?;
+        self.items()
+            .write(writes)
+            .await
+            .map_err(RepoError::from_write)?;
         Ok(Offer {
             version: 1,
             ..offer.clone()
@@ -115,7 +111,10 @@ impl Repo {
                 when: Condition::Always,
             });
         }
-        self.items().write(writes).await.map_err(from_write)?;
+        self.items()
+            .write(writes)
+            .await
+            .map_err(RepoError::from_write)?;
         Ok(Offer {
             version: next,
             ..offer.clone()

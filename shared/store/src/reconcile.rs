@@ -108,10 +108,7 @@ impl Repo {
                 when: Condition::Absent,
             }])
             .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => RepoError::Conflict,
-                other => RepoError::Store(other),
-            })?;
+            .map_err(RepoError::from_write)?;
         Ok(versioned(run, 1))
     }
 

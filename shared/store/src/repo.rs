@@ -20,7 +20,8 @@ pub enum RepoError {
 }
 
 impl RepoError {
-    fn from_write(e: StoreError) -> RepoError {
+    /// A failed write: a condition that did not hold is a [`RepoError::Conflict`].
+    pub(crate) fn from_write(e: StoreError) -> RepoError {
         match e {
             StoreError::ConditionFailed { .. } => RepoError::Conflict,
             other => RepoError::Store(other),

@@ -154,10 +154,10 @@ impl Repo {
                 when: Condition::Absent,
             },
         ];
-        self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })?;
+        self.items()
+            .write(writes)
+            .await
+            .map_err(RepoError::from_write)?;
         Ok(lease)
     }
 
@@ -185,10 +185,10 @@ impl Repo {
                 when: Condition::Version(record_version),
             },
         ];
-        self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })?;
+        self.items()
+            .write(writes)
+            .await
+            .map_err(RepoError::from_write)?;
         Ok(next)
     }
 
@@ -246,10 +246,7 @@ impl Repo {
                 when: Condition::Absent,
             }])
             .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => RepoError::Conflict,
-                other => RepoError::Store(other),
-            })?;
+            .map_err(RepoError::from_write)?;
         Ok(SyncLog {
             version: 1,
             ..log.clone()
