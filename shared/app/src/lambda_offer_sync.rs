@@ -39,6 +39,15 @@ pub fn scheduled_integration_id(payload: &Value) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
+/// The lead jobs' schedule (`{"job": "lead_jobs"}`, every minute): retries, status loading,
+/// erasure of personal data (see [`crate::leads::jobs`]).
+pub fn is_lead_jobs(payload: &Value) -> bool {
+    payload.get("job").and_then(Value::as_str) == Some(LEAD_JOBS)
+}
+
+/// The `job` of the lead jobs' scheduler input.
+pub const LEAD_JOBS: &str = "lead_jobs";
+
 /// The instant to stop by, from the invocation's deadline (Unix milliseconds; 0 = unknown).
 fn deadline_of(context: &Context) -> Option<Instant> {
     if context.deadline == 0 {
@@ -103,6 +112,9 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, InvocationError> {
     let LambdaEvent { payload, context } = event;
+    if is_lead_jobs(&payload) {
+        return Ok(crate::leads::jobs::run_lead_jobs(&state).await);
+    }
     if let Some(integration_id) = scheduled_integration_id(&payload) {
         let log = run_scheduled(&state, &integration_id, deadline_of(&context))
             .await

@@ -96,6 +96,11 @@ pub struct FieldSpec {
     pub values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
+    /// Bounds of an `integer` field, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldSpec>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -108,6 +113,8 @@ pub enum FieldKind {
     String,
     Enum,
     Bool,
+    /// A whole number within `min..=max`.
+    Integer,
     /// A list of IPv4/IPv6 networks in CIDR notation.
     CidrList,
     Object,

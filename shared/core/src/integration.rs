@@ -136,6 +136,19 @@ impl Integration {
         self.typed.tune.is_some()
     }
 
+    /// A CPA integration's settings; `None` for TUNE.
+    pub fn cpa(&self) -> Option<crate::settings::CpaSettings> {
+        (!self.is_tune()).then(|| crate::settings::cpa(&self.settings))
+    }
+
+    /// The `api_url` setting (CPA networks): replaces the network's documented API base.
+    pub fn api_url(&self) -> Option<&str> {
+        self.settings
+            .get("api_url")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
     /// The currency of a postback: its own, else (TUNE, with a payout) the integration's
     /// `default_currency`. CPA networks: `None` (a payout without currency is kept but not
     /// summed).
@@ -358,9 +371,50 @@ pub fn common_settings() -> &'static [FieldSpec] {
             default: None,
             values: vec![],
             max_len: None,
+            min: None,
+            max: None,
             fields: vec![],
             description: "Postbacks are accepted only from these networks (CIDR); empty or absent accepts any address.".into(),
         }]
+    })
+}
+
+/// Settings every CPA network accepts besides the common ones: where its API is, and how often
+/// lead statuses are loaded from it (see [`crate::settings::CpaSettings`]).
+pub fn cpa_settings() -> &'static [FieldSpec] {
+    static CPA: std::sync::OnceLock<Vec<FieldSpec>> = std::sync::OnceLock::new();
+    CPA.get_or_init(|| {
+        let field = |key: &str, kind, description: &str| FieldSpec {
+            key: key.into(),
+            kind,
+            required: false,
+            default: None,
+            values: vec![],
+            max_len: None,
+            min: None,
+            max: None,
+            fields: vec![],
+            description: description.into(),
+        };
+        let mut api_url = field(
+            "api_url",
+            FieldKind::String,
+            "Replaces the network's documented API base (scheme, host, optional port and path prefix), for a network that moved domains: https://api.example.net/v2.",
+        );
+        api_url.max_len = Some(300);
+        let mut enabled = field("enabled", FieldKind::Bool, "");
+        enabled.default = Some(Value::Bool(true));
+        let mut every = field("every_minutes", FieldKind::Integer, "");
+        every.default = Some(Value::from(crate::settings::DEFAULT_STATUS_SYNC_MINUTES));
+        every.min = Some(5);
+        every.max = Some(1_440);
+        let mut status_sync = field(
+            "status_sync",
+            FieldKind::Object,
+            "Loading lead statuses from the network's API, for networks that have a status API.",
+        );
+        status_sync.fields = vec![enabled, every];
+        vec![api_url, status_sync]
     })
 }
 
@@ -370,7 +424,16 @@ fn merge_settings(
     current: &Map<String, Value>,
     patch: &Map<String, Value>,
 ) -> Result<Map<String, Value>, InputError> {
-    let specs: Vec<&FieldSpec> = network.settings.iter().chain(common_settings()).collect();
+    let cpa: &[FieldSpec] = match network.kind {
+        crate::catalogue::NetworkKind::Cpa => cpa_settings(),
+        crate::catalogue::NetworkKind::Tune => &[],
+    };
+    let specs: Vec<&FieldSpec> = network
+        .settings
+        .iter()
+        .chain(common_settings())
+        .chain(cpa)
+        .collect();
     merge_object(&specs, current, patch, "settings")
 }
 
@@ -458,6 +521,19 @@ fn validate_value(
             .as_bool()
             .map(Value::Bool)
             .ok_or_else(|| InputError::wrong_type(field, "true or false")),
+        FieldKind::Integer => {
+            let (min, max) = (spec.min.unwrap_or(i64::MIN), spec.max.unwrap_or(i64::MAX));
+            value
+                .as_i64()
+                .filter(|n| (min..=max).contains(n))
+                .map(Value::from)
+                .ok_or_else(|| {
+                    InputError::out_of_range(
+                        field,
+                        format!("`{field}` must be a whole number from {min} to {max}"),
+                    )
+                })
+        }
         FieldKind::CidrList => {
             let list = value
                 .as_array()

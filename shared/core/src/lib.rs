@@ -7,6 +7,7 @@ pub mod conversion;
 pub mod error;
 pub mod ids;
 pub mod integration;
+pub mod lead;
 pub mod money;
 pub mod offer;
 pub mod postback;

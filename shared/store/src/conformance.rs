@@ -33,6 +33,9 @@ macro_rules! conformance_suite {
             secondary_index_query,
             expired_items_are_gone,
             delete_and_check_conditions,
+            leads_are_unique_per_click_and_key,
+            lead_queues_follow_the_lead,
+            leads_list_newest_first,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -555,4 +558,17 @@ pub async fn delete_and_check_conditions(store: Arc<dyn ItemStore>) {
         missing,
         Err(StoreError::ConditionFailed { index: 0 })
     ));
+}
+
+// Lead repository cases (bodies in `lead_conformance.rs`).
+pub async fn leads_are_unique_per_click_and_key(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::leads_are_unique_per_click_and_key(store).await
+}
+
+pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::lead_queues_follow_the_lead(store).await
+}
+
+pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::leads_list_newest_first(store).await
 }

@@ -11,6 +11,9 @@ pub mod conversions;
 pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
+pub mod lead_conformance;
+pub mod leads;
+#[cfg(feature = "testing")]
 pub mod faults;
 pub mod offers;
 pub mod port;

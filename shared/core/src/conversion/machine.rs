@@ -82,6 +82,10 @@ pub struct HistoryEntry {
     pub raw_status: String,
     pub kind: ChangeKind,
     pub at: DateTime<Utc>,
+    /// Where the change came from when not a postback: `lead` (a lead sent to the network),
+    /// `api` (a status loaded from the network's API). Absent for postbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +140,7 @@ pub fn decide(current: Option<Current<'_>>, incoming: Incoming<'_>, at: DateTime
         raw_status: incoming.raw_status.to_owned(),
         kind,
         at,
+        source: None,
     };
     let Some(current) = current else {
         return Outcome::Create(entry(None, None, None, ChangeKind::Created));
