@@ -53,8 +53,13 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Value) -> (u16,
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 struct Setup {
@@ -68,22 +73,47 @@ struct Setup {
 
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
+    let store: Arc<dyn ItemStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
     let state = AppState::new(store, Config::for_tests());
     let app = router::local(state.clone());
     let mock = MockServer::start().await;
-    Mock::given(path("/v1/new-lead")).respond_with(NewLead(Arc::default())).mount(&mock).await;
-    let (_, integration) = call(&app, "POST", "/integrations", json!({"network": "webvork", "name": "W",
-        "credentials": {"api_key": "k"}, "settings": {"api_url": mock.uri()}})).await;
+    Mock::given(path("/v1/new-lead"))
+        .respond_with(NewLead(Arc::default()))
+        .mount(&mock)
+        .await;
+    let (_, integration) = call(
+        &app,
+        "POST",
+        "/integrations",
+        json!({"network": "webvork", "name": "W",
+        "credentials": {"api_key": "k"}, "settings": {"api_url": mock.uri()}}),
+    )
+    .await;
     let integration = integration["id"].as_str().unwrap().to_string();
     let (_, offer) = call(&app, "POST", "/offers", json!({"integration_id": integration, "name": "O",
         "payout": "9", "currency": "EUR", "tracking_url": "https://l.example/?c={click_id}", "params": {"webvork": "1"}})).await;
     let offer = offer["id"].as_str().unwrap().to_string();
-    Setup { app, state, mock, integration, offer, _dir: dir }
+    Setup {
+        app,
+        state,
+        mock,
+        integration,
+        offer,
+        _dir: dir,
+    }
 }
 
 fn click(state: &AppState, offer: &str, n: u64) -> String {
-    ClickId::mint(&state.config.click_key, offer, "", "", chrono::Utc::now().timestamp() as u64, n.to_be_bytes()).unwrap()
+    ClickId::mint(
+        &state.config.click_key,
+        offer,
+        "",
+        "",
+        chrono::Utc::now().timestamp() as u64,
+        n.to_be_bytes(),
+    )
+    .unwrap()
 }
 
 async fn post_lead(s: &Setup, n: u64) -> Duration {
@@ -109,13 +139,27 @@ async fn bench_post(n: u64) {
     let bare = format!("{}/v1/new-lead?token=k", s.mock.uri());
     for i in 0..100 {
         post_lead(&s, 1_000_000 + i).await;
-        client.get(&bare).send().await.unwrap().bytes().await.unwrap();
+        client
+            .get(&bare)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
     }
     let (mut leads, mut network) = (Vec::new(), Vec::new());
     for i in 0..n {
         leads.push(post_lead(&s, i).await);
         let started = Instant::now();
-        client.get(&bare).send().await.unwrap().bytes().await.unwrap();
+        client
+            .get(&bare)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         network.push(started.elapsed());
     }
     leads.sort();
@@ -123,29 +167,51 @@ async fn bench_post(n: u64) {
     println!("POST /leads x{n} (sequential, SQLite file store, mock network answering at once)");
     for (name, p) in [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)] {
         let (l, b) = (percentile(&leads, p), percentile(&network, p));
-        println!("  {name}: POST /leads {}  bare network call {}  added {}", ms(l), ms(b), ms(l.saturating_sub(b)));
+        println!(
+            "  {name}: POST /leads {}  bare network call {}  added {}",
+            ms(l),
+            ms(b),
+            ms(l.saturating_sub(b))
+        );
     }
 }
 
 async fn bench_status(n: u64) {
     let s = setup().await;
     let requests = Arc::new(AtomicU64::new(0));
-    Mock::given(path("/v1/get-lead-status")).respond_with(Confirm(requests.clone())).mount(&s.mock).await;
+    Mock::given(path("/v1/get-lead-status"))
+        .respond_with(Confirm(requests.clone()))
+        .mount(&s.mock)
+        .await;
     let seeding = Instant::now();
     for i in 0..n {
         post_lead(&s, i).await;
     }
-    println!("seeded {n} sent leads in {:.1} s", seeding.elapsed().as_secs_f64());
+    println!(
+        "seeded {n} sent leads in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = hwm_kib();
     let started = Instant::now();
-    let (status, run) = call(&s.app, "POST", &format!("/integrations/{}/status-sync", s.integration), json!({})).await;
+    let (status, run) = call(
+        &s.app,
+        "POST",
+        &format!("/integrations/{}/status-sync", s.integration),
+        json!({}),
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{run}");
     println!(
         "status run over {} open leads: {:.2} s, {} requests to the network, {} changed, {} errors; peak RSS {} MiB (VmHWM reset before the run; {} MiB before)",
-        run["leads_asked"], took.as_secs_f64(), requests.load(Ordering::Relaxed), run["changed"],
-        run["errors"].as_array().map_or(0, Vec::len), hwm_kib() / 1024, before / 1024
+        run["leads_asked"],
+        took.as_secs_f64(),
+        requests.load(Ordering::Relaxed),
+        run["changed"],
+        run["errors"].as_array().map_or(0, Vec::len),
+        hwm_kib() / 1024,
+        before / 1024
     );
 }
 
@@ -159,7 +225,10 @@ fn hwm_kib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let n = |default| args.get(1).and_then(|v| v.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {

@@ -148,12 +148,14 @@ impl SdkPolicy {
             },
             // Management calls and sync: patient, but each call well inside API Gateway's 30 s
             // (an HTTP sync's 25 s deadline leaves room for its closing write).
-            Function::Api | Function::OfferSync | Function::ConnectionTest | Function::Lead => SdkPolicy {
-                connect_timeout: ms(1_000),
-                attempt_timeout: ms(2_000),
-                operation_timeout: ms(4_000),
-                max_attempts: 3,
-            },
+            Function::Api | Function::OfferSync | Function::ConnectionTest | Function::Lead => {
+                SdkPolicy {
+                    connect_timeout: ms(1_000),
+                    attempt_timeout: ms(2_000),
+                    operation_timeout: ms(4_000),
+                    max_attempts: 3,
+                }
+            }
         }
     }
 }

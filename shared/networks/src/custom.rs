@@ -2,7 +2,9 @@
 //! (`check_sum`, an envelope). Field names, replies and hosts still come from `apis.toml`.
 
 use crate::generic::{LeadApi, Pace, exchange};
-use crate::lead::{Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome};
+use crate::lead::{
+    Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome,
+};
 use crate::reply::{at, classify_send, classify_test, text};
 use crate::request::{Body, ConfigError, Prepared, base_url, prepare, send};
 use crate::spec::{Method, NetworkApi};
@@ -30,15 +32,25 @@ pub struct Leadrock;
 
 impl Leadrock {
     /// The flow URL (offer parameter `leadrock`) must be on the API's host: it is user input.
-    fn flow_url(api: &NetworkApi, account: &Account<'_>, lead: &LeadFields) -> Result<url::Url, ConfigError> {
+    fn flow_url(
+        api: &NetworkApi,
+        account: &Account<'_>,
+        lead: &LeadFields,
+    ) -> Result<url::Url, ConfigError> {
         let raw = lead
             .params
             .get("leadrock")
             .ok_or_else(|| ConfigError("the offer has no `params.leadrock` flow URL".into()))?;
-        let flow = url::Url::parse(raw).map_err(|e| ConfigError(format!("params.leadrock: {e}")))?;
-        let call = api.send.as_ref().ok_or_else(|| ConfigError("no lead API".into()))?;
+        let flow =
+            url::Url::parse(raw).map_err(|e| ConfigError(format!("params.leadrock: {e}")))?;
+        let call = api
+            .send
+            .as_ref()
+            .ok_or_else(|| ConfigError("no lead API".into()))?;
         let base = base_url(api, call, account)?;
-        if flow.host_str() != base.host_str() || flow.port_or_known_default() != base.port_or_known_default() {
+        if flow.host_str() != base.host_str()
+            || flow.port_or_known_default() != base.port_or_known_default()
+        {
             return Err(ConfigError(format!(
                 "params.leadrock must be a flow URL on {} (like {}/URL-XXXXX-XXXXX)",
                 base.host_str().unwrap_or_default(),
@@ -57,7 +69,10 @@ impl LeadApi for Leadrock {
         account: &Account<'_>,
         lead: &LeadFields,
     ) -> Result<Exchange<SendOutcome>, ConfigError> {
-        let call = api.send.as_ref().ok_or_else(|| ConfigError("no lead API".into()))?;
+        let call = api
+            .send
+            .as_ref()
+            .ok_or_else(|| ConfigError("no lead API".into()))?;
         let flow = Self::flow_url(api, account, lead)?;
         let base = base_url(api, call, account)?;
         let save = prepare(call, &base, Some(lead), account, &[])?;
@@ -66,8 +81,16 @@ impl LeadApi for Leadrock {
         };
         // Step 1: the flow URL answers the track id.
         let mut track_url = flow.clone();
-        track_url.query_pairs_mut().extend_pairs(fields.iter()).append_pair("ajax", "1");
-        let track = Prepared { method: Method::Get, url: track_url, headers: vec![], body: Body::None };
+        track_url
+            .query_pairs_mut()
+            .extend_pairs(fields.iter())
+            .append_pair("ajax", "1");
+        let track = Prepared {
+            method: Method::Get,
+            url: track_url,
+            headers: vec![],
+            body: Body::None,
+        };
         let raw = send(&track, account).await;
         let track_id = raw.body.trim().to_string();
         let track_ok = raw.failure.is_none() && raw.status.is_some_and(|s| (200..300).contains(&s));
@@ -85,7 +108,10 @@ impl LeadApi for Leadrock {
         let signed = serde_urlencoded::to_string(&fields).unwrap_or_default();
         let secret = credential(account, "secret")?;
         fields.push(("sign".into(), sha1_hex(&format!("{signed}{secret}"))));
-        let post = Prepared { body: Body::Form(fields), ..save };
+        let post = Prepared {
+            body: Body::Form(fields),
+            ..save
+        };
         let raw = send(&post, account).await;
         Ok(exchange(classify_send(&call.reply, &raw), &raw, account))
     }
@@ -96,7 +122,11 @@ impl LeadApi for Leadrock {
 pub struct Terraleads;
 
 impl Terraleads {
-    fn signed(prepared: &Prepared, account: &Account<'_>, data: Value) -> Result<Prepared, ConfigError> {
+    fn signed(
+        prepared: &Prepared,
+        account: &Account<'_>,
+        data: Value,
+    ) -> Result<Prepared, ConfigError> {
         let user_id: Value = match credential(account, "user_id")?.parse::<u64>() {
             Ok(n) => json!(n),
             Err(_) => json!(credential(account, "user_id")?),
@@ -105,7 +135,12 @@ impl Terraleads {
         let sum = sha1_hex(&format!("{body}{}", credential(account, "api_key")?));
         let mut url = prepared.url.clone();
         url.query_pairs_mut().append_pair("check_sum", &sum);
-        Ok(Prepared { method: Method::Post, url, headers: vec![], body: Body::Raw(body) })
+        Ok(Prepared {
+            method: Method::Post,
+            url,
+            headers: vec![],
+            body: Body::Raw(body),
+        })
     }
 
     fn data_of(prepared: &Prepared) -> Value {
@@ -124,7 +159,10 @@ impl LeadApi for Terraleads {
         account: &Account<'_>,
         lead: &LeadFields,
     ) -> Result<Exchange<SendOutcome>, ConfigError> {
-        let call = api.send.as_ref().ok_or_else(|| ConfigError("no lead API".into()))?;
+        let call = api
+            .send
+            .as_ref()
+            .ok_or_else(|| ConfigError("no lead API".into()))?;
         let base = base_url(api, call, account)?;
         let prepared = prepare(call, &base, Some(lead), account, &[])?;
         let request = Self::signed(&prepared, account, Self::data_of(&prepared))?;
@@ -139,7 +177,10 @@ impl LeadApi for Terraleads {
         leads: &[LeadRef],
         _since: DateTime<Utc>,
     ) -> Result<StatusReport, ConfigError> {
-        let status = api.statuses.as_ref().ok_or_else(|| ConfigError("no status API".into()))?;
+        let status = api
+            .statuses
+            .as_ref()
+            .ok_or_else(|| ConfigError("no status API".into()))?;
         let base = base_url(api, &status.call, account)?;
         let mut report = StatusReport::default();
         let mut pace = Pace::new(api.requests_per_minute);
@@ -170,7 +211,10 @@ impl LeadApi for Terraleads {
         api: &NetworkApi,
         account: &Account<'_>,
     ) -> Result<Exchange<TestOutcome>, ConfigError> {
-        let call = api.test.as_ref().ok_or_else(|| ConfigError("no read-only call".into()))?;
+        let call = api
+            .test
+            .as_ref()
+            .ok_or_else(|| ConfigError("no read-only call".into()))?;
         let base = base_url(api, call, account)?;
         let prepared = prepare(call, &base, None, account, &[])?;
         let request = Self::signed(&prepared, account, json!({}))?;

@@ -1,6 +1,8 @@
 //! The adapter described entirely by data ([`NetworkApi`]), and the adapter trait.
 
-use crate::lead::{Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome};
+use crate::lead::{
+    Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome,
+};
 use crate::mask::mask;
 use crate::reply::{at, classify_send, classify_test, text};
 use crate::request::{ConfigError, RawReply, base_url, prepare, send};
@@ -103,7 +105,9 @@ impl Pace {
         Pace {
             interval: requests_per_minute
                 .filter(|r| *r > 0)
-                .map_or(Duration::ZERO, |r| Duration::from_millis(60_000 / u64::from(r))),
+                .map_or(Duration::ZERO, |r| {
+                    Duration::from_millis(60_000 / u64::from(r))
+                }),
             last: None,
         }
     }
@@ -140,7 +144,10 @@ fn statuses_of(call: &StatusCall, items: &[serde_json::Value]) -> Vec<RemoteStat
                     .as_deref()
                     .and_then(|p| text(at(item, p)))
                     .and_then(|p| p.parse().ok()),
-                currency: call.item_currency.as_deref().and_then(|p| text(at(item, p))),
+                currency: call
+                    .item_currency
+                    .as_deref()
+                    .and_then(|p| text(at(item, p))),
             })
         })
         .collect()
@@ -162,7 +169,9 @@ async fn ask(
     let items = ok.then(|| items_of(call, &raw.body)).flatten();
     if items.is_none() {
         let record = exchange((), &raw, account);
-        let status = raw.status.map_or("no answer".into(), |s| format!("HTTP {s}"));
+        let status = raw
+            .status
+            .map_or("no answer".into(), |s| format!("HTTP {s}"));
         report.errors.push(format!("{status}: {}", record.reply));
     }
     Ok(items)

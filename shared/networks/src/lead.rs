@@ -100,7 +100,10 @@ pub enum SendOutcome {
         message: String,
     },
     /// Not delivered, or no answer that says: try again later.
-    Retry { kind: Transient, message: String },
+    Retry {
+        kind: Transient,
+        message: String,
+    },
 }
 
 /// One call and its result, for the lead's attempt log.
@@ -143,9 +146,16 @@ pub struct StatusReport {
 /// What a connection test found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestOutcome {
-    Ok { detail: String },
+    Ok {
+        detail: String,
+    },
     /// DNS, TLS, timeout, refused address, 5xx.
-    Connection { detail: String },
+    Connection {
+        detail: String,
+    },
     /// The network refused the key or the server's IP: its text and what to fix.
-    Authentication { detail: String, fix: String },
+    Authentication {
+        detail: String,
+        fix: String,
+    },
 }

@@ -70,7 +70,8 @@ fn error_of(reply: &Reply, status: u16, json: &Value, body: &str) -> (Option<Str
 
 fn listed(list: &[String], code: Option<&str>, status: u16) -> bool {
     let status = status.to_string();
-    list.iter().any(|c| Some(c.as_str()) == code || *c == status)
+    list.iter()
+        .any(|c| Some(c.as_str()) == code || *c == status)
 }
 
 fn has_word(words: &[String], text: &str) -> bool {

@@ -46,7 +46,10 @@ pub struct ConfigError(pub String);
 /// one. In strict mode an IP literal must be public (host names are checked by the resolver
 /// when connecting).
 pub fn base_url(api: &NetworkApi, call: &Call, account: &Account<'_>) -> Result<Url, ConfigError> {
-    let raw = match (account.api_url, call.base.as_deref().or(api.base.as_deref())) {
+    let raw = match (
+        account.api_url,
+        call.base.as_deref().or(api.base.as_deref()),
+    ) {
         (Some(u), _) => u.trim(),
         (None, Some(base)) => base,
         (None, None) => {
@@ -65,7 +68,9 @@ pub fn base_url(api: &NetworkApi, call: &Call, account: &Account<'_>) -> Result<
         return Err(bad("user info is not allowed"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("no query or fragment: give scheme, host, port and path only"));
+        return Err(bad(
+            "no query or fragment: give scheme, host, port and path only",
+        ));
     }
     let ip = match url.host() {
         None => return Err(bad("a host is required")),
@@ -77,7 +82,9 @@ pub fn base_url(api: &NetworkApi, call: &Call, account: &Account<'_>) -> Result<
         && !account.allow_private
         && is_forbidden_ip(ip)
     {
-        return Err(bad("private, loopback and link-local addresses are refused"));
+        return Err(bad(
+            "private, loopback and link-local addresses are refused",
+        ));
     }
     Ok(url)
 }
@@ -141,12 +148,19 @@ fn credential<'a>(account: &'a Account<'_>, key: &str) -> Result<&'a str, Config
 }
 
 /// Replaces `{cred.KEY}` and `{param.KEY}` in a path.
-fn fill_path(path: &str, lead: Option<&LeadFields>, account: &Account<'_>) -> Result<String, ConfigError> {
+fn fill_path(
+    path: &str,
+    lead: Option<&LeadFields>,
+    account: &Account<'_>,
+) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').map(|e| start + e).ok_or_else(|| ConfigError(format!("bad path `{path}`")))?;
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .ok_or_else(|| ConfigError(format!("bad path `{path}`")))?;
         let name = &rest[start + 1..end];
         let source = name.replacen('.', ":", 1);
         let value = fields::value(&source, lead, account)
@@ -192,8 +206,13 @@ pub fn prepare(
     let mut headers = Vec::new();
     for auth in &call.auth {
         match Auth::parse(auth).ok_or_else(|| ConfigError(format!("bad auth `{auth}`")))? {
-            Auth::Bearer(c) => headers.push(("authorization".into(), format!("Bearer {}", credential(account, c)?))),
-            Auth::Header(n, c) => headers.push((n.to_ascii_lowercase(), credential(account, c)?.to_string())),
+            Auth::Bearer(c) => headers.push((
+                "authorization".into(),
+                format!("Bearer {}", credential(account, c)?),
+            )),
+            Auth::Header(n, c) => {
+                headers.push((n.to_ascii_lowercase(), credential(account, c)?.to_string()))
+            }
             Auth::Query(n, c) => query.push((n.into(), credential(account, c)?.into())),
             Auth::Body(n, c) => body.push((n.into(), credential(account, c)?.into())),
         }
@@ -321,5 +340,8 @@ fn transport_failure(e: &reqwest::Error, timeout: Duration) -> (Transient, Strin
         text.push_str(&s.to_string());
         source = s.source();
     }
-    (Transient::Connection, format!("could not reach the network{text}"))
+    (
+        Transient::Connection,
+        format!("could not reach the network{text}"),
+    )
 }

@@ -232,7 +232,11 @@ pub fn of(slug: &str) -> Option<&'static NetworkApi> {
 pub fn parse(text: &str) -> Result<Vec<NetworkApi>, String> {
     let apis: Apis = toml::from_str(text).map_err(|e| e.to_string())?;
     for api in &apis.api {
-        let calls = [api.send.as_ref(), api.test.as_ref(), api.statuses.as_ref().map(|s| &s.call)];
+        let calls = [
+            api.send.as_ref(),
+            api.test.as_ref(),
+            api.statuses.as_ref().map(|s| &s.call),
+        ];
         for call in calls.into_iter().flatten() {
             for auth in &call.auth {
                 crate::request::Auth::parse(auth)

@@ -36,7 +36,17 @@ const CASES: &[Case] = &[
         params: &[("kma", "CH42")],
         method: "POST",
         path: "/lead/add",
-        expect: &[("h", "authorization", "Bearer KEY-s3cr3t-0001"), ("b", "channel", "CH42"), ("b", "name", "Anna Maria"), ("b", "phone", "+491512345678"), ("b", "country", "DE"), ("b", "ip", "93.159.233.130"), ("b", "referer", "https://landing.example/keto"), ("b", "ua", "Mozilla/5.0"), ("b", "data1", C)],
+        expect: &[
+            ("h", "authorization", "Bearer KEY-s3cr3t-0001"),
+            ("b", "channel", "CH42"),
+            ("b", "name", "Anna Maria"),
+            ("b", "phone", "+491512345678"),
+            ("b", "country", "DE"),
+            ("b", "ip", "93.159.233.130"),
+            ("b", "referer", "https://landing.example/keto"),
+            ("b", "ua", "Mozilla/5.0"),
+            ("b", "data1", C),
+        ],
         ok: (200, r#"{"code":0,"order":98765}"#, Some("98765")),
         duplicate: Some((200, r#"{"code":8,"message":"duplicate order"}"#)),
         invalid: (200, r#"{"code":3,"message":"invalid phone"}"#),
@@ -47,8 +57,22 @@ const CASES: &[Case] = &[
         params: &[("adcombo", "1234")],
         method: "GET",
         path: "/api/v2/order/create/",
-        expect: &[("q", "api_key", KEY), ("q", "offer_id", "1234"), ("q", "name", "Anna Maria"), ("q", "phone", "+491512345678"), ("q", "country_code", "DE"), ("q", "price", "49.90"), ("q", "ip", "93.159.233.130"), ("q", "subacc", C), ("q", "quantity", "2")],
-        ok: (200, r#"{"code":"ok","msg":"created","order_id":5551}"#, Some("5551")),
+        expect: &[
+            ("q", "api_key", KEY),
+            ("q", "offer_id", "1234"),
+            ("q", "name", "Anna Maria"),
+            ("q", "phone", "+491512345678"),
+            ("q", "country_code", "DE"),
+            ("q", "price", "49.90"),
+            ("q", "ip", "93.159.233.130"),
+            ("q", "subacc", C),
+            ("q", "quantity", "2"),
+        ],
+        ok: (
+            200,
+            r#"{"code":"ok","msg":"created","order_id":5551}"#,
+            Some("5551"),
+        ),
         duplicate: None,
         invalid: (200, r#"{"code":"error","error":"bad phone"}"#),
     },
@@ -58,7 +82,16 @@ const CASES: &[Case] = &[
         params: &[("aff1", "th_abc")],
         method: "POST",
         path: "/v3/lead.create",
-        expect: &[("b", "api_key", KEY), ("b", "target_hash", "th_abc"), ("b", "country_code", "DE"), ("b", "name", "Anna Maria"), ("b", "phone", "+491512345678"), ("b", "clickid", C), ("b", "user_agent", "Mozilla/5.0"), ("b", "call_language", "de")],
+        expect: &[
+            ("b", "api_key", KEY),
+            ("b", "target_hash", "th_abc"),
+            ("b", "country_code", "DE"),
+            ("b", "name", "Anna Maria"),
+            ("b", "phone", "+491512345678"),
+            ("b", "clickid", C),
+            ("b", "user_agent", "Mozilla/5.0"),
+            ("b", "call_language", "de"),
+        ],
         ok: (200, r#"{"status":"ok"}"#, None),
         duplicate: None,
         invalid: (422, r#"{"message":"phone is invalid"}"#),
@@ -69,8 +102,19 @@ const CASES: &[Case] = &[
         params: &[("affbay", "slimfit")],
         method: "POST",
         path: "/api/make/contact",
-        expect: &[("b", "token", KEY), ("b", "first_name", "Anna"), ("b", "last_name", "Maria"), ("b", "phone", "+491512345678"), ("b", "click_id", C), ("b", "product", "slimfit")],
-        ok: (200, r#"{"status":"contact: 617 created", "id":"617"}"#, Some("617")),
+        expect: &[
+            ("b", "token", KEY),
+            ("b", "first_name", "Anna"),
+            ("b", "last_name", "Maria"),
+            ("b", "phone", "+491512345678"),
+            ("b", "click_id", C),
+            ("b", "product", "slimfit"),
+        ],
+        ok: (
+            200,
+            r#"{"status":"contact: 617 created", "id":"617"}"#,
+            Some("617"),
+        ),
         duplicate: Some((200, r#"{"status":"double phone"}"#)),
         invalid: (200, r#"{"status":"invalid phone format"}"#),
     },
@@ -80,7 +124,13 @@ const CASES: &[Case] = &[
         params: &[("cgt", "88")],
         method: "POST",
         path: "/order/register",
-        expect: &[("b", "api_key", KEY), ("b", "offer_id", "88"), ("b", "country", "DE"), ("b", "lang", "de"), ("b", "sub1", C)],
+        expect: &[
+            ("b", "api_key", KEY),
+            ("b", "offer_id", "88"),
+            ("b", "country", "DE"),
+            ("b", "lang", "de"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"id":4411}"#, Some("4411")),
         duplicate: None,
         invalid: (200, "-3"),
@@ -91,7 +141,15 @@ const CASES: &[Case] = &[
         params: &[("drcash", "stream-xyz")],
         method: "POST",
         path: "/v1/order",
-        expect: &[("h", "authorization", "Bearer KEY-s3cr3t-0001"), ("b", "stream_code", "stream-xyz"), ("b", "client.name", "Anna Maria"), ("b", "client.phone", "+491512345678"), ("b", "client.country", "DE"), ("b", "client.email", "anna@example.com"), ("b", "sub1", C)],
+        expect: &[
+            ("h", "authorization", "Bearer KEY-s3cr3t-0001"),
+            ("b", "stream_code", "stream-xyz"),
+            ("b", "client.name", "Anna Maria"),
+            ("b", "client.phone", "+491512345678"),
+            ("b", "client.country", "DE"),
+            ("b", "client.email", "anna@example.com"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"uuid":"a1b2"}"#, Some("a1b2")),
         duplicate: None,
         invalid: (400, r#"{"message":"phone is not valid"}"#),
@@ -102,7 +160,13 @@ const CASES: &[Case] = &[
         params: &[("everad", "301")],
         method: "POST",
         path: "/conversion/new",
-        expect: &[("b", "campaign_id", "301"), ("b", "name", "Anna Maria"), ("b", "phone", "+491512345678"), ("b", "sid1", C), ("b", "country_code", "DE")],
+        expect: &[
+            ("b", "campaign_id", "301"),
+            ("b", "name", "Anna Maria"),
+            ("b", "phone", "+491512345678"),
+            ("b", "sid1", C),
+            ("b", "country_code", "DE"),
+        ],
         ok: (200, "{}", None),
         duplicate: Some((400, r#"{"message":"Duplicate order"}"#)),
         invalid: (400, r#"{"message":"phone is invalid"}"#),
@@ -113,7 +177,11 @@ const CASES: &[Case] = &[
         params: &[("rocket", "77")],
         method: "POST",
         path: "/conversion/new",
-        expect: &[("b", "campaign_id", "77"), ("b", "sid1", C), ("b", "country_code", "DE")],
+        expect: &[
+            ("b", "campaign_id", "77"),
+            ("b", "sid1", C),
+            ("b", "country_code", "DE"),
+        ],
         ok: (200, "{}", None),
         duplicate: Some((400, r#"{"message":"duplicate"}"#)),
         invalid: (400, r#"{"message":"bad phone"}"#),
@@ -124,7 +192,12 @@ const CASES: &[Case] = &[
         params: &[("ikon", "fh12")],
         method: "POST",
         path: "/v2/external/lead/accept",
-        expect: &[("b", "api_key", KEY), ("b", "flow_hash", "fh12"), ("b", "geo", "DE"), ("b", "sub1", C)],
+        expect: &[
+            ("b", "api_key", KEY),
+            ("b", "flow_hash", "fh12"),
+            ("b", "geo", "DE"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"id":"ik-1"}"#, Some("ik-1")),
         duplicate: Some((409, r#"{"message":"duplicate lead"}"#)),
         invalid: (400, r#"{"message":"geo not allowed"}"#),
@@ -135,10 +208,21 @@ const CASES: &[Case] = &[
         params: &[("leadbit", "AbCd"), ("leadsite", "keto.example")],
         method: "POST",
         path: "/api/pub/new-order/KEY-s3cr3t-0001",
-        expect: &[("b", "flow_hash", "AbCd"), ("b", "landing", "keto.example"), ("b", "phone", "+491512345678"), ("b", "name", "Anna Maria"), ("b", "country", "DE"), ("b", "email", "anna@example.com"), ("b", "sub1", C)],
+        expect: &[
+            ("b", "flow_hash", "AbCd"),
+            ("b", "landing", "keto.example"),
+            ("b", "phone", "+491512345678"),
+            ("b", "name", "Anna Maria"),
+            ("b", "country", "DE"),
+            ("b", "email", "anna@example.com"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"status":"success","id":"lb-9"}"#, Some("lb-9")),
         duplicate: Some((438, r#"{"status":"error","message":"duplicate"}"#)),
-        invalid: (403, r#"{"status":"error","message":"invalid parameter: phone"}"#),
+        invalid: (
+            403,
+            r#"{"status":"error","message":"invalid parameter: phone"}"#,
+        ),
     },
     Case {
         slug: "leadtrade",
@@ -146,7 +230,12 @@ const CASES: &[Case] = &[
         params: &[("leadtrade", "hash1"), ("leadaim", "5")],
         method: "POST",
         path: "/api/send_lead",
-        expect: &[("b", "hash", "hash1"), ("b", "aim", "5"), ("b", "productsum", "49.90"), ("b", "subid1", C)],
+        expect: &[
+            ("b", "hash", "hash1"),
+            ("b", "aim", "5"),
+            ("b", "productsum", "49.90"),
+            ("b", "subid1", C),
+        ],
         ok: (200, r#"{"ok":true}"#, None),
         duplicate: None,
         invalid: (400, r#"{"message":"no such aim"}"#),
@@ -157,7 +246,12 @@ const CASES: &[Case] = &[
         params: &[("leadreaktor", "31")],
         method: "POST",
         path: "/api/order/create.php",
-        expect: &[("q", "api_key", KEY), ("b", "msisdn", "491512345678"), ("b", "offer_id", "31"), ("b", "url_params[sub1]", C)],
+        expect: &[
+            ("q", "api_key", KEY),
+            ("b", "msisdn", "491512345678"),
+            ("b", "offer_id", "31"),
+            ("b", "url_params[sub1]", C),
+        ],
         ok: (200, r#"{"status_code":200,"order_id":"r-5"}"#, Some("r-5")),
         duplicate: None,
         invalid: (200, r#"{"status_code":422,"message":"msisdn invalid"}"#),
@@ -168,7 +262,13 @@ const CASES: &[Case] = &[
         params: &[("limonad", "501")],
         method: "POST",
         path: "/api/v3/lead/add",
-        expect: &[("h", "x-token", KEY), ("b", "phone", "+491512345678"), ("b", "name", "Anna Maria"), ("b", "offerId", "501"), ("b", "clickid", C)],
+        expect: &[
+            ("h", "x-token", KEY),
+            ("b", "phone", "+491512345678"),
+            ("b", "name", "Anna Maria"),
+            ("b", "offerId", "501"),
+            ("b", "clickid", C),
+        ],
         ok: (200, r#"{"leadid":70001}"#, Some("70001")),
         duplicate: Some((400, r#"{"message":"Duplicate lead"}"#)),
         invalid: (400, r#"{"message":"offerId is required"}"#),
@@ -179,8 +279,17 @@ const CASES: &[Case] = &[
         params: &[("lucky", "ch-1")],
         method: "POST",
         path: "/api/v1/lead-create/webmaster",
-        expect: &[("q", "api_key", KEY), ("b", "campaign_hash", "ch-1"), ("b", "subid", C), ("b", "country", "DE")],
-        ok: (200, r#"{"response":{"status":"success","id":12}}"#, Some("12")),
+        expect: &[
+            ("q", "api_key", KEY),
+            ("b", "campaign_hash", "ch-1"),
+            ("b", "subid", C),
+            ("b", "country", "DE"),
+        ],
+        ok: (
+            200,
+            r#"{"response":{"status":"success","id":12}}"#,
+            Some("12"),
+        ),
         duplicate: None,
         invalid: (200, r#"{"response":{"status":"error","message":"phone"}}"#),
     },
@@ -190,7 +299,12 @@ const CASES: &[Case] = &[
         params: &[("m1", "600")],
         method: "POST",
         path: "/send_order/",
-        expect: &[("b", "ref", USER), ("b", "api_key", KEY), ("b", "product_id", "600"), ("b", "s", C)],
+        expect: &[
+            ("b", "ref", USER),
+            ("b", "api_key", KEY),
+            ("b", "product_id", "600"),
+            ("b", "s", C),
+        ],
         ok: (200, r#"{"result":"ok","id":3003}"#, Some("3003")),
         duplicate: Some((200, r#"{"result":"error","message":"duplicate order"}"#)),
         invalid: (200, r#"{"result":"error","message":"wrong phone"}"#),
@@ -201,7 +315,11 @@ const CASES: &[Case] = &[
         params: &[("meta", "f9"), ("metageo", "31697")],
         method: "POST",
         path: "/create",
-        expect: &[("b", "flow_id", "f9"), ("b", "geo", "31697"), ("b", "sub1", C)],
+        expect: &[
+            ("b", "flow_id", "f9"),
+            ("b", "geo", "31697"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"id":"m-1"}"#, Some("m-1")),
         duplicate: None,
         invalid: (400, r#"{"message":"geo"}"#),
@@ -212,7 +330,13 @@ const CASES: &[Case] = &[
         params: &[("monadlead", "12")],
         method: "POST",
         path: "/api/v1/orders/create/",
-        expect: &[("b", "api_key", KEY), ("b", "offer_id", "12"), ("b", "country_code", "DE"), ("b", "user_ip", "93.159.233.130"), ("b", "sub_1", C)],
+        expect: &[
+            ("b", "api_key", KEY),
+            ("b", "offer_id", "12"),
+            ("b", "country_code", "DE"),
+            ("b", "user_ip", "93.159.233.130"),
+            ("b", "sub_1", C),
+        ],
         ok: (200, r#"{"order_id":"mo-7"}"#, Some("mo-7")),
         duplicate: Some((200, r#"{"reason":"duplicate phone"}"#)),
         invalid: (200, r#"{"reason":"invalid phone"}"#),
@@ -223,10 +347,22 @@ const CASES: &[Case] = &[
         params: &[("m4l", "44")],
         method: "GET",
         path: "/order/add",
-        expect: &[("q", "access-token", KEY), ("q", "offerId", "44"), ("q", "partnerId", USER), ("q", "sub_id[]", C)],
-        ok: (200, r#"{"information":{"statusCode":200},"data":{"id":"m4-1"}}"#, Some("m4-1")),
+        expect: &[
+            ("q", "access-token", KEY),
+            ("q", "offerId", "44"),
+            ("q", "partnerId", USER),
+            ("q", "sub_id[]", C),
+        ],
+        ok: (
+            200,
+            r#"{"information":{"statusCode":200},"data":{"id":"m4-1"}}"#,
+            Some("m4-1"),
+        ),
         duplicate: None,
-        invalid: (200, r#"{"information":{"statusCode":422,"message":"offer closed"}}"#),
+        invalid: (
+            200,
+            r#"{"information":{"statusCode":422,"message":"offer closed"}}"#,
+        ),
     },
     Case {
         slug: "monsterleads",
@@ -234,10 +370,24 @@ const CASES: &[Case] = &[
         params: &[("monster", "code9")],
         method: "POST",
         path: "/method/order.add",
-        expect: &[("q", "api_key", KEY), ("q", "format", "json"), ("q", "code", "code9"), ("b", "tel", "+491512345678"), ("b", "client", "Anna Maria"), ("b", "subid", C), ("b", "geo", "DE")],
+        expect: &[
+            ("q", "api_key", KEY),
+            ("q", "format", "json"),
+            ("q", "code", "code9"),
+            ("b", "tel", "+491512345678"),
+            ("b", "client", "Anna Maria"),
+            ("b", "subid", C),
+            ("b", "geo", "DE"),
+        ],
         ok: (200, r#"{"status":"ok","lead_hash":"h4sh"}"#, Some("h4sh")),
-        duplicate: Some((200, r#"{"status":"error","error_code":438,"error":"duplicate"}"#)),
-        invalid: (200, r#"{"status":"error","error_code":401,"error":"bad tel"}"#),
+        duplicate: Some((
+            200,
+            r#"{"status":"error","error_code":438,"error":"duplicate"}"#,
+        )),
+        invalid: (
+            200,
+            r#"{"status":"error","error_code":401,"error":"bad tel"}"#,
+        ),
     },
     Case {
         slug: "offerrum",
@@ -245,7 +395,12 @@ const CASES: &[Case] = &[
         params: &[("ad1", "fl5")],
         method: "POST",
         path: "/webmaster/order/",
-        expect: &[("q", "key", KEY), ("q", "flow", "fl5"), ("q", "subid", C), ("b", "phone", "+491512345678")],
+        expect: &[
+            ("q", "key", KEY),
+            ("q", "flow", "fl5"),
+            ("q", "subid", C),
+            ("b", "phone", "+491512345678"),
+        ],
         ok: (200, r#"{"id":"of-3"}"#, Some("of-3")),
         duplicate: None,
         invalid: (400, r#"{"message":"bad flow"}"#),
@@ -256,7 +411,15 @@ const CASES: &[Case] = &[
         params: &[("shakes", "9"), ("shakesurl", "https://l.example/a")],
         method: "POST",
         path: "/index.php",
-        expect: &[("q", "r", "/api/order/in"), ("q", "key", KEY), ("b", "countryCode", "DE"), ("b", "offerId", "9"), ("b", "landingUrl", "https://l.example/a"), ("b", "sub1", C), ("b", "userAgent", "Mozilla/5.0")],
+        expect: &[
+            ("q", "r", "/api/order/in"),
+            ("q", "key", KEY),
+            ("b", "countryCode", "DE"),
+            ("b", "offerId", "9"),
+            ("b", "landingUrl", "https://l.example/a"),
+            ("b", "sub1", C),
+            ("b", "userAgent", "Mozilla/5.0"),
+        ],
         ok: (200, r#"{"status":"ok","orderId":"sh-1"}"#, Some("sh-1")),
         duplicate: None,
         invalid: (200, r#"{"status":"error","message":"phone"}"#),
@@ -267,7 +430,14 @@ const CASES: &[Case] = &[
         params: &[("cpatl", "10"), ("cpatls", "st-2")],
         method: "POST",
         path: "/api/lead/send",
-        expect: &[("b", "key", KEY), ("b", "id", "ld_01TEST"), ("b", "offer_id", "10"), ("b", "stream_hid", "st-2"), ("b", "ip_address", "93.159.233.130"), ("b", "sub1", C)],
+        expect: &[
+            ("b", "key", KEY),
+            ("b", "id", "ld_01TEST"),
+            ("b", "offer_id", "10"),
+            ("b", "stream_hid", "st-2"),
+            ("b", "ip_address", "93.159.233.130"),
+            ("b", "sub1", C),
+        ],
         ok: (200, r#"{"id":123}"#, Some("123")),
         duplicate: Some((200, r#"{"errmsg":"duplicate"}"#)),
         invalid: (200, r#"{"errmsg":"phone is wrong"}"#),
@@ -278,8 +448,19 @@ const CASES: &[Case] = &[
         params: &[("webvork", "1")],
         method: "GET",
         path: "/v1/new-lead",
-        expect: &[("q", "token", KEY), ("q", "offer_id", "1"), ("q", "name", "Anna Maria"), ("q", "country", "DE"), ("q", "ip", "93.159.233.130"), ("q", "utm_medium", C)],
-        ok: (200, r#"{"status":"ok","guid":"B4778839-7F25-BD76-C65C-F8D9D6F41D4C"}"#, Some("B4778839-7F25-BD76-C65C-F8D9D6F41D4C")),
+        expect: &[
+            ("q", "token", KEY),
+            ("q", "offer_id", "1"),
+            ("q", "name", "Anna Maria"),
+            ("q", "country", "DE"),
+            ("q", "ip", "93.159.233.130"),
+            ("q", "utm_medium", C),
+        ],
+        ok: (
+            200,
+            r#"{"status":"ok","guid":"B4778839-7F25-BD76-C65C-F8D9D6F41D4C"}"#,
+            Some("B4778839-7F25-BD76-C65C-F8D9D6F41D4C"),
+        ),
         duplicate: Some((200, r#"{"status":"error","msg":"duplicate lead"}"#)),
         invalid: (200, r#"{"status":"error","msg":"empty phone"}"#),
     },
@@ -289,7 +470,11 @@ const CASES: &[Case] = &[
         params: &[("whocpa", "15")],
         method: "POST",
         path: "/lead/add",
-        expect: &[("b", "api_key", KEY), ("b", "offer_id", "15"), ("b", "subid1", C)],
+        expect: &[
+            ("b", "api_key", KEY),
+            ("b", "offer_id", "15"),
+            ("b", "subid1", C),
+        ],
         ok: (200, r#"{"id":"w-1"}"#, Some("w-1")),
         duplicate: None,
         invalid: (422, r#"{"message":"phone"}"#),
@@ -300,7 +485,13 @@ const CASES: &[Case] = &[
         params: &[("tfuo", "o1"), ("tfuf", "f1")],
         method: "POST",
         path: "/",
-        expect: &[("q", "webmasterID", USER), ("q", "token", KEY), ("b", "utm_campaign", C), ("b", "fio", "Anna Maria"), ("b", "goods[]", "o1")],
+        expect: &[
+            ("q", "webmasterID", USER),
+            ("q", "token", KEY),
+            ("b", "utm_campaign", C),
+            ("b", "fio", "Anna Maria"),
+            ("b", "goods[]", "o1"),
+        ],
         ok: (200, r#"{"id":"t-1"}"#, Some("t-1")),
         duplicate: None,
         invalid: (400, r#"{"message":"phone"}"#),
@@ -309,14 +500,26 @@ const CASES: &[Case] = &[
 
 fn value_at(request: &wiremock::Request, place: &str, name: &str) -> Option<String> {
     match place {
-        "q" => query(request).into_iter().find(|(k, _)| k == name).map(|(_, v)| v),
-        "b" => body(request).into_iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        "q" => query(request)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v),
+        "b" => body(request)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v),
         "h" => header(request, name),
         _ => unreachable!(),
     }
 }
 
-async fn send(case: &Case, status: u16, reply: &str, delay: Duration, timeout_ms: u64) -> (SendOutcome, wiremock::MockServer, String) {
+async fn send(
+    case: &Case,
+    status: u16,
+    reply: &str,
+    delay: Duration,
+    timeout_ms: u64,
+) -> (SendOutcome, wiremock::MockServer, String) {
     let api = spec::of(case.slug).unwrap_or_else(|| panic!("{} described", case.slug));
     let server = network(status, reply, delay).await;
     let creds = credentials(case.credentials);
@@ -332,20 +535,35 @@ async fn send(case: &Case, status: u16, reply: &str, delay: Duration, timeout_ms
 #[tokio::test]
 async fn every_network_gets_its_exact_request() {
     for case in CASES {
-        let (outcome, server, reply) = send(case, case.ok.0, case.ok.1, Duration::ZERO, 2_000).await;
+        let (outcome, server, reply) =
+            send(case, case.ok.0, case.ok.1, Duration::ZERO, 2_000).await;
         let got = requests(&server).await;
         assert_eq!(got.len(), 1, "{}: one request", case.slug);
         let request = &got[0];
         assert_eq!(request.method.as_str(), case.method, "{}", case.slug);
         assert_eq!(request.url.path(), case.path, "{}", case.slug);
         for (place, name, value) in case.expect {
-            assert_eq!(value_at(request, place, name).as_deref(), Some(*value), "{}: {place} {name}", case.slug);
+            assert_eq!(
+                value_at(request, place, name).as_deref(),
+                Some(*value),
+                "{}: {place} {name}",
+                case.slug
+            );
         }
         // The click ID travels in the documented sub-ID field.
         let sub = spec::of(case.slug).unwrap().sub_id.as_deref().unwrap();
-        let carried = ["q", "b"].iter().any(|p| value_at(request, p, sub).as_deref() == Some(CLICK));
+        let carried = ["q", "b"]
+            .iter()
+            .any(|p| value_at(request, p, sub).as_deref() == Some(CLICK));
         assert!(carried, "{}: click ID in `{sub}`", case.slug);
-        assert_eq!(outcome, SendOutcome::Sent { order_id: case.ok.2.map(str::to_string) }, "{}", case.slug);
+        assert_eq!(
+            outcome,
+            SendOutcome::Sent {
+                order_id: case.ok.2.map(str::to_string)
+            },
+            "{}",
+            case.slug
+        );
         assert!(!reply.contains(KEY), "{}: the key is masked", case.slug);
     }
     assert!(CASES.len() >= 25);
@@ -356,12 +574,20 @@ async fn duplicates_and_refusals_are_final_with_the_network_text() {
     for case in CASES {
         if let Some((status, reply)) = case.duplicate {
             let (outcome, _, _) = send(case, status, reply, Duration::ZERO, 2_000).await;
-            assert!(matches!(outcome, SendOutcome::Duplicate { .. }), "{}: {outcome:?}", case.slug);
+            assert!(
+                matches!(outcome, SendOutcome::Duplicate { .. }),
+                "{}: {outcome:?}",
+                case.slug
+            );
         }
-        let (outcome, _, _) = send(case, case.invalid.0, case.invalid.1, Duration::ZERO, 2_000).await;
+        let (outcome, _, _) =
+            send(case, case.invalid.0, case.invalid.1, Duration::ZERO, 2_000).await;
         match outcome {
             SendOutcome::Rejected { message, .. } => assert!(!message.is_empty(), "{}", case.slug),
-            other => panic!("{}: a validation error is a rejection, got {other:?}", case.slug),
+            other => panic!(
+                "{}: a validation error is a rejection, got {other:?}",
+                case.slug
+            ),
         }
     }
 }
@@ -369,16 +595,63 @@ async fn duplicates_and_refusals_are_final_with_the_network_text() {
 #[tokio::test]
 async fn auth_errors_5xx_and_timeouts_are_retried() {
     for case in CASES {
-        let (outcome, _, _) = send(case, 401, r#"{"message":"wrong api key"}"#, Duration::ZERO, 2_000).await;
-        assert!(matches!(outcome, SendOutcome::Retry { kind: Transient::Authentication, .. }), "{}: {outcome:?}", case.slug);
+        let (outcome, _, _) = send(
+            case,
+            401,
+            r#"{"message":"wrong api key"}"#,
+            Duration::ZERO,
+            2_000,
+        )
+        .await;
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Retry {
+                    kind: Transient::Authentication,
+                    ..
+                }
+            ),
+            "{}: {outcome:?}",
+            case.slug
+        );
         let (outcome, _, _) = send(case, 503, "unavailable", Duration::ZERO, 2_000).await;
-        assert!(matches!(outcome, SendOutcome::Retry { kind: Transient::Server, .. }), "{}: {outcome:?}", case.slug);
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Retry {
+                    kind: Transient::Server,
+                    ..
+                }
+            ),
+            "{}: {outcome:?}",
+            case.slug
+        );
         let (outcome, _, _) = send(case, 429, "slow down", Duration::ZERO, 2_000).await;
-        assert!(matches!(outcome, SendOutcome::Retry { kind: Transient::RateLimited, .. }), "{}: {outcome:?}", case.slug);
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Retry {
+                    kind: Transient::RateLimited,
+                    ..
+                }
+            ),
+            "{}: {outcome:?}",
+            case.slug
+        );
     }
     // Timeouts: a few networks (each one costs the timeout).
     for case in CASES.iter().take(4) {
         let (outcome, _, _) = send(case, 200, case.ok.1, Duration::from_millis(1_500), 200).await;
-        assert!(matches!(outcome, SendOutcome::Retry { kind: Transient::Timeout, .. }), "{}: {outcome:?}", case.slug);
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Retry {
+                    kind: Transient::Timeout,
+                    ..
+                }
+            ),
+            "{}: {outcome:?}",
+            case.slug
+        );
     }
 }

@@ -61,21 +61,51 @@ fn attempt(id: &str, number: u32, now: DateTime<Utc>) -> LeadAttempt {
 pub async fn leads_are_unique_per_click_and_key(store: Arc<dyn ItemStore>) {
     let repo = Repo::new(store);
     let now = Utc::now();
-    let a = repo.create_lead(&lead("ld_A", "click-a", now), Some("key-1")).await.unwrap();
+    let a = repo
+        .create_lead(&lead("ld_A", "click-a", now), Some("key-1"))
+        .await
+        .unwrap();
     assert_eq!(a.version, 1);
-    for (id, click, key) in [("ld_B", "click-a", None), ("ld_C", "click-c", Some("key-1"))] {
-        let err = repo.create_lead(&lead(id, click, now), key).await.unwrap_err();
+    for (id, click, key) in [
+        ("ld_B", "click-a", None),
+        ("ld_C", "click-c", Some("key-1")),
+    ] {
+        let err = repo
+            .create_lead(&lead(id, click, now), key)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CreateLeadError::Exists), "{id}");
-        assert!(repo.get_lead(id).await.unwrap().is_none(), "{id}: nothing written");
+        assert!(
+            repo.get_lead(id).await.unwrap().is_none(),
+            "{id}: nothing written"
+        );
     }
     assert!(repo.lead_by_click("click-c").await.unwrap().is_none());
-    assert_eq!(repo.lead_by_click("click-a").await.unwrap().unwrap().id, "ld_A");
-    assert_eq!(repo.lead_by_idempotency_key("key-1").await.unwrap().unwrap().id, "ld_A");
-    assert!(repo.lead_by_idempotency_key("key-2").await.unwrap().is_none());
+    assert_eq!(
+        repo.lead_by_click("click-a").await.unwrap().unwrap().id,
+        "ld_A"
+    );
+    assert_eq!(
+        repo.lead_by_idempotency_key("key-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "ld_A"
+    );
+    assert!(
+        repo.lead_by_idempotency_key("key-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let mut sent = a.clone();
     sent.status = LeadStatus::Sent;
-    let stored = repo.update_lead(&a, &sent, Some(&attempt("ld_A", 1, now))).await.unwrap();
+    let stored = repo
+        .update_lead(&a, &sent, Some(&attempt("ld_A", 1, now)))
+        .await
+        .unwrap();
     assert_eq!(stored.version, 2);
     let stale = repo.update_lead(&a, &sent, None).await.unwrap_err();
     assert!(matches!(stale, RepoError::Conflict));
@@ -91,7 +121,10 @@ pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
     let mut first = lead("ld_1", "c1", now);
     first.next_attempt_at = Some(later);
     let first = repo.create_lead(&first, None).await.unwrap();
-    let second = repo.create_lead(&lead("ld_2", "c2", now), None).await.unwrap();
+    let second = repo
+        .create_lead(&lead("ld_2", "c2", now), None)
+        .await
+        .unwrap();
     assert_eq!(repo.due_leads(now, 10).await.unwrap(), ["ld_2"]);
     assert_eq!(repo.due_leads(later, 10).await.unwrap(), ["ld_2", "ld_1"]);
 
@@ -103,14 +136,34 @@ pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
     sent.open = true;
     let sent = repo.update_lead(&second, &sent, None).await.unwrap();
     assert!(repo.due_leads(later, 10).await.unwrap() == ["ld_1"]);
-    let (open, next) = repo.open_leads("INT1", now - Duration::days(60), 10, None).await.unwrap();
-    assert_eq!(open.iter().map(|o| o.lead_id.as_str()).collect::<Vec<_>>(), ["ld_2"]);
+    let (open, next) = repo
+        .open_leads("INT1", now - Duration::days(60), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.lead_id.as_str()).collect::<Vec<_>>(),
+        ["ld_2"]
+    );
     assert!(next.is_none());
-    assert!(repo.open_leads("INT1", now + Duration::seconds(1), 10, None).await.unwrap().0.is_empty());
-    assert!(repo.open_leads("INT2", now - Duration::days(1), 10, None).await.unwrap().0.is_empty());
+    assert!(
+        repo.open_leads("INT1", now + Duration::seconds(1), 10, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert!(
+        repo.open_leads("INT2", now - Duration::days(1), 10, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
     assert_eq!(open[0].click_id, "c2");
     assert_eq!(repo.status_sync_last_run("INT1").await.unwrap(), None);
-    repo.set_status_sync_last_run("INT1", now, 3_600).await.unwrap();
+    repo.set_status_sync_last_run("INT1", now, 3_600)
+        .await
+        .unwrap();
     let last = repo.status_sync_last_run("INT1").await.unwrap().unwrap();
     assert_eq!(last.timestamp_millis(), now.timestamp_millis());
 
@@ -119,8 +172,17 @@ pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
     closed.open = false;
     closed.erase_contact(now);
     repo.update_lead(&sent, &closed, None).await.unwrap();
-    assert!(repo.open_leads("INT1", now - Duration::days(1), 10, None).await.unwrap().0.is_empty());
-    let erasable = repo.leads_with_contact_before(now + Duration::seconds(1), 10).await.unwrap();
+    assert!(
+        repo.open_leads("INT1", now - Duration::days(1), 10, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    let erasable = repo
+        .leads_with_contact_before(now + Duration::seconds(1), 10)
+        .await
+        .unwrap();
     assert_eq!(erasable, ["ld_1"]);
     let kept = repo.get_lead("ld_2").await.unwrap().unwrap();
     assert!(kept.contact.is_none() && kept.contact_erased_at.is_some());
@@ -132,17 +194,34 @@ pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
     let repo = Repo::new(store);
     let t0 = Utc::now() - Duration::hours(1);
     for i in 0..5 {
-        let mut l = lead(&format!("ld_{i}"), &format!("c{i}"), t0 + Duration::minutes(i));
-        l.status = if i % 2 == 0 { LeadStatus::Queued } else { LeadStatus::Rejected };
+        let mut l = lead(
+            &format!("ld_{i}"),
+            &format!("c{i}"),
+            t0 + Duration::minutes(i),
+        );
+        l.status = if i % 2 == 0 {
+            LeadStatus::Queued
+        } else {
+            LeadStatus::Rejected
+        };
         repo.create_lead(&l, None).await.unwrap();
     }
     let ids = |v: &[Lead]| v.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
-    let (all, next) = repo.list_leads(None, None, |_| true, 10, None).await.unwrap();
+    let (all, next) = repo
+        .list_leads(None, None, |_| true, 10, None)
+        .await
+        .unwrap();
     assert_eq!(ids(&all), ["ld_4", "ld_3", "ld_2", "ld_1", "ld_0"]);
     assert!(next.is_none());
-    let (page, next) = repo.list_leads(None, None, |_| true, 2, None).await.unwrap();
+    let (page, next) = repo
+        .list_leads(None, None, |_| true, 2, None)
+        .await
+        .unwrap();
     assert_eq!(ids(&page), ["ld_4", "ld_3"]);
-    let (page, _) = repo.list_leads(None, None, |_| true, 2, next).await.unwrap();
+    let (page, _) = repo
+        .list_leads(None, None, |_| true, 2, next)
+        .await
+        .unwrap();
     assert_eq!(ids(&page), ["ld_2", "ld_1"]);
     let queued = |l: &Lead| l.status == LeadStatus::Queued;
     let (page, _) = repo.list_leads(None, None, queued, 10, None).await.unwrap();

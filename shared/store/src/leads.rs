@@ -49,7 +49,9 @@ fn idempotency_key(key: &str) -> Key {
 }
 
 fn queue_key(lead: &Lead) -> Option<Key> {
-    let at = lead.next_attempt_at.filter(|_| lead.status == LeadStatus::Queued)?;
+    let at = lead
+        .next_attempt_at
+        .filter(|_| lead.status == LeadStatus::Queued)?;
     Some(Key::new(QUEUE_PK, format!("{}#{}", millis(at), lead.id)))
 }
 
@@ -111,7 +113,12 @@ fn open_data(lead: &Lead) -> serde_json::Value {
 }
 
 /// Deletes the old marker and puts the new one (with `data`) when they differ.
-fn move_marker(writes: &mut Vec<Write>, old: Option<Key>, new: Option<Key>, data: serde_json::Value) {
+fn move_marker(
+    writes: &mut Vec<Write>,
+    old: Option<Key>,
+    new: Option<Key>,
+    data: serde_json::Value,
+) {
     if old == new {
         return;
     }
@@ -240,7 +247,12 @@ impl Repo {
         }
         let id = || serde_json::json!({ "lead_id": next.id });
         move_marker(&mut writes, queue_key(current), queue_key(next), id());
-        move_marker(&mut writes, open_key(current), open_key(next), open_data(next));
+        move_marker(
+            &mut writes,
+            open_key(current),
+            open_key(next),
+            open_data(next),
+        );
         move_marker(&mut writes, pii_key(current), pii_key(next), id());
         self.items().write(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => RepoError::Conflict,
@@ -266,7 +278,11 @@ impl Repo {
     }
 
     /// Ids of queued leads due at `now`, oldest due first, at most `limit`.
-    pub async fn due_leads(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, RepoError> {
+    pub async fn due_leads(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, RepoError> {
         self.marked(QUEUE_PK.into(), Some(format!("{}#~", millis(now))), limit)
             .await
     }
@@ -277,7 +293,8 @@ impl Repo {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, RepoError> {
-        self.marked(PII_PK.into(), Some(millis(before)), limit).await
+        self.marked(PII_PK.into(), Some(millis(before)), limit)
+            .await
     }
 
     async fn marked(
@@ -330,7 +347,11 @@ impl Repo {
         let Some(item) = self.items().get(&last_run_key(integration_id)).await? else {
             return Ok(None);
         };
-        Ok(item.data.get("at").and_then(|v| v.as_str()).and_then(|t| t.parse().ok()))
+        Ok(item
+            .data
+            .get("at")
+            .and_then(|v| v.as_str())
+            .and_then(|t| t.parse().ok()))
     }
 
     /// Notes that status loading ran at `at` (kept for `keep_secs`).
@@ -340,7 +361,10 @@ impl Repo {
         at: DateTime<Utc>,
         keep_secs: i64,
     ) -> Result<(), RepoError> {
-        let mut item = Item::new(last_run_key(integration_id), serde_json::json!({ "at": at }));
+        let mut item = Item::new(
+            last_run_key(integration_id),
+            serde_json::json!({ "at": at }),
+        );
         item.expires_at = Some(at.timestamp() + keep_secs);
         self.items()
             .write(vec![Write::Put {

@@ -11,10 +11,10 @@ pub mod conversions;
 pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
+pub mod faults;
+#[cfg(feature = "testing")]
 pub mod lead_conformance;
 pub mod leads;
-#[cfg(feature = "testing")]
-pub mod faults;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;

@@ -24,7 +24,11 @@ pub async fn test(state: &AppState, integration: &Integration) -> Result<Json<Va
     let mut checks = vec![check(
         "integration",
         true,
-        if integration.active { "active" } else { "inactive: tested anyway" },
+        if integration.active {
+            "active"
+        } else {
+            "inactive: tested anyway"
+        },
         None,
     )];
     let mut latency = None;
@@ -33,14 +37,25 @@ pub async fn test(state: &AppState, integration: &Integration) -> Result<Json<Va
         None => checks.push(check(
             "connection",
             false,
-            format!("{} has no public read-only API call to test: postbacks only", network.name),
+            format!(
+                "{} has no public read-only API call to test: postbacks only",
+                network.name
+            ),
             Some("no_test_api"),
         )),
         Some(api) => {
             let timeout = Duration::from_millis(u64::from(integration.timeout_ms));
             let account = account(state, integration, timeout);
-            match affnet_networks::adapter(api).test_connection(api, &account).await {
-                Err(e) => checks.push(check("settings", false, e.to_string(), Some("invalid_settings"))),
+            match affnet_networks::adapter(api)
+                .test_connection(api, &account)
+                .await
+            {
+                Err(e) => checks.push(check(
+                    "settings",
+                    false,
+                    e.to_string(),
+                    Some("invalid_settings"),
+                )),
                 Ok(exchange) => {
                     latency = Some(exchange.duration.as_millis() as u64);
                     checks.push(check("settings", true, "the API address is valid", None));
@@ -50,7 +65,12 @@ pub async fn test(state: &AppState, integration: &Integration) -> Result<Json<Va
                             checks.push(check("authentication", true, detail, None));
                         }
                         TestOutcome::Connection { detail } => {
-                            checks.push(check("connection", false, detail, Some("connection_failed")));
+                            checks.push(check(
+                                "connection",
+                                false,
+                                detail,
+                                Some("connection_failed"),
+                            ));
                         }
                         TestOutcome::Authentication { detail, fix } => {
                             checks.push(check("connection", true, "reached the network", None));

@@ -79,7 +79,11 @@ pub async fn open_conversion(
     if let Some(entry) = conversion.history.last_mut() {
         entry.source = Some("lead".into());
     }
-    match state.repo.create_conversion(&conversion, write(state)).await {
+    match state
+        .repo
+        .create_conversion(&conversion, write(state))
+        .await
+    {
         Ok(stored) => Ok(stored.id),
         Err(RepoError::Conflict) => Ok(conversion.id),
         Err(e) => Err(e),

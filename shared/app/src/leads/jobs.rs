@@ -19,7 +19,12 @@ const ERASED_PER_TICK: usize = 500;
 
 /// Takes a due lead for this worker: moves its next attempt past the call's lease, on its
 /// version, so a concurrent worker skips it. `None` when someone else took it.
-async fn claim(state: &AppState, id: &str, now: DateTime<Utc>, timeout: Duration) -> Result<Option<Lead>, ApiError> {
+async fn claim(
+    state: &AppState,
+    id: &str,
+    now: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<Option<Lead>, ApiError> {
     let Some(lead) = state.repo.get_lead(id).await? else {
         return Ok(None);
     };
@@ -51,7 +56,10 @@ pub struct RetryRun {
 /// Sends the queued leads due at `now` once more.
 pub async fn run_retries(state: &AppState, now: DateTime<Utc>) -> Result<RetryRun, ApiError> {
     let due = state.repo.due_leads(now, RETRIES_PER_TICK).await?;
-    let mut run = RetryRun { due: due.len(), ..RetryRun::default() };
+    let mut run = RetryRun {
+        due: due.len(),
+        ..RetryRun::default()
+    };
     for id in due {
         let Some(peek) = state.repo.get_lead(&id).await? else {
             continue;
@@ -74,7 +82,13 @@ pub async fn run_retries(state: &AppState, now: DateTime<Utc>) -> Result<RetryRu
             }
         };
         let claims = attribution::verify_click_id(state, &lead.click_id)?;
-        let target = Target { integration: &integration, network, offer: &offer, api, claims };
+        let target = Target {
+            integration: &integration,
+            network,
+            offer: &offer,
+            api,
+            claims,
+        };
         match attempt(state, lead, &target, timeout).await?.status {
             LeadStatus::Sent => run.sent += 1,
             LeadStatus::Queued => run.queued += 1,
@@ -87,7 +101,10 @@ pub async fn run_retries(state: &AppState, now: DateTime<Utc>) -> Result<RetryRu
 /// Erases the personal data of leads created more than `AFFNET_LEAD_PII_DAYS` ago.
 pub async fn erase_contacts(state: &AppState, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let before = now - chrono::Duration::days(i64::from(state.config.lead_pii_days));
-    let ids = state.repo.leads_with_contact_before(before, ERASED_PER_TICK).await?;
+    let ids = state
+        .repo
+        .leads_with_contact_before(before, ERASED_PER_TICK)
+        .await?;
     let mut erased = 0;
     for id in ids {
         let done = crate::retry::on_conflict(|| async {
@@ -99,7 +116,11 @@ pub async fn erase_contacts(state: &AppState, now: DateTime<Utc>) -> Result<usiz
             if next == lead {
                 return Ok(false);
             }
-            state.repo.update_lead(&lead, &next, None).await.map(|_| true)
+            state
+                .repo
+                .update_lead(&lead, &next, None)
+                .await
+                .map(|_| true)
         })
         .await?;
         erased += usize::from(done);
@@ -108,7 +129,10 @@ pub async fn erase_contacts(state: &AppState, now: DateTime<Utc>) -> Result<usiz
 }
 
 /// Runs status loading for every active CPA integration whose interval elapsed.
-pub async fn run_due_status_syncs(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Value>, ApiError> {
+pub async fn run_due_status_syncs(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, ApiError> {
     let mut runs = Vec::new();
     let mut cursor = None;
     loop {
@@ -117,17 +141,23 @@ pub async fn run_due_status_syncs(state: &AppState, now: DateTime<Utc>) -> Resul
             let Some(minutes) = integration.cpa().and_then(|c| c.status_sync_minutes) else {
                 continue;
             };
-            if affnet_networks::spec::of(&integration.network).is_none_or(|a| a.statuses.is_none()) {
+            if affnet_networks::spec::of(&integration.network).is_none_or(|a| a.statuses.is_none())
+            {
                 continue;
             }
             let last = state.repo.status_sync_last_run(&integration.id).await?;
             if last.is_some_and(|l| now - l < chrono::Duration::minutes(i64::from(minutes))) {
                 continue;
             }
-            state.repo.set_status_sync_last_run(&integration.id, now, 2 * 86_400).await?;
+            state
+                .repo
+                .set_status_sync_last_run(&integration.id, now, 2 * 86_400)
+                .await?;
             match status_sync::run(state, integration).await {
                 Ok(run) => runs.push(json!(run)),
-                Err(e) => runs.push(json!({"integration_id": integration.id, "error": e.to_string()})),
+                Err(e) => {
+                    runs.push(json!({"integration_id": integration.id, "error": e.to_string()}))
+                }
             }
         }
         match next {

@@ -44,13 +44,17 @@ pub async fn target_of(
     offer_id: &str,
 ) -> Result<(Offer, Integration, &'static Network, &'static NetworkApi), ApiError> {
     let conflict = |code, message| refuse(StatusCode::CONFLICT, code, message);
-    let offer = state
-        .repo
-        .get_offer(offer_id)
-        .await?
-        .ok_or_else(|| conflict("offer_unavailable", format!("offer `{offer_id}` no longer exists")))?;
+    let offer = state.repo.get_offer(offer_id).await?.ok_or_else(|| {
+        conflict(
+            "offer_unavailable",
+            format!("offer `{offer_id}` no longer exists"),
+        )
+    })?;
     if offer.status == OfferStatus::Paused {
-        return Err(conflict("offer_paused", format!("offer `{offer_id}` is paused")));
+        return Err(conflict(
+            "offer_paused",
+            format!("offer `{offer_id}` is paused"),
+        ));
     }
     let integration = crate::integrations::load(state, &offer.integration_id).await?;
     if !integration.active {
@@ -81,7 +85,11 @@ pub async fn target_of(
             "missing_offer_params",
             format!(
                 "offer `{offer_id}` lacks params {} that {} needs: PATCH /offers/{offer_id}",
-                missing.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                missing
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 network.name
             ),
         ));
@@ -94,7 +102,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(InputError::invalid(
             "Idempotency-Key",
             format!("the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
@@ -126,12 +137,21 @@ async fn body_of(request: Request) -> Result<Value, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| {
-            InputError::out_of_range("body", format!("the body must be at most {MAX_BODY_BYTES} bytes"))
+            InputError::out_of_range(
+                "body",
+                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+            )
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))
 }
 
-fn new_lead(input: LeadInput, claims: &affnet_core::clickid::ClickClaims, integration: &Integration, now: chrono::DateTime<Utc>) -> Lead {
+fn new_lead(
+    input: LeadInput,
+    claims: &affnet_core::clickid::ClickClaims,
+    integration: &Integration,
+    now: chrono::DateTime<Utc>,
+) -> Lead {
     Lead {
         id: format!("ld_{}", affnet_core::ids::new_id()),
         integration_id: integration.id.clone(),
@@ -171,7 +191,11 @@ fn new_lead(input: LeadInput, claims: &affnet_core::clickid::ClickClaims, integr
 }
 
 /// The lead posted before with this key or click ID, if any.
-async fn earlier(state: &AppState, key: Option<&str>, click_id: &str) -> Result<Option<Lead>, ApiError> {
+async fn earlier(
+    state: &AppState,
+    key: Option<&str>,
+    click_id: &str,
+) -> Result<Option<Lead>, ApiError> {
     if let Some(key) = key
         && let Some(lead) = state.repo.lead_by_idempotency_key(key).await?
     {
@@ -197,7 +221,11 @@ pub struct Ready {
 
 /// Checks a lead and stores it (queued) before anything is sent; a lead posted before with the
 /// same click ID or Idempotency-Key comes back as it is.
-pub async fn accept(state: &AppState, input: LeadInput, key: Option<String>) -> Result<Accepted, ApiError> {
+pub async fn accept(
+    state: &AppState,
+    input: LeadInput,
+    key: Option<String>,
+) -> Result<Accepted, ApiError> {
     let claims = attribution::verify_click_id(state, &input.click_id)?;
     if let Some(lead) = earlier(state, key.as_deref(), &input.click_id).await? {
         return Ok(Accepted::Repeated(lead));
@@ -205,7 +233,16 @@ pub async fn accept(state: &AppState, input: LeadInput, key: Option<String>) -> 
     let (offer, integration, network, api) = target_of(state, &claims.offer_id.to_string()).await?;
     let lead = new_lead(input, &claims, &integration, Utc::now());
     match state.repo.create_lead(&lead, key.as_deref()).await {
-        Ok(stored) => Ok(Accepted::New(stored, Ready { offer, integration, network, api, claims })),
+        Ok(stored) => Ok(Accepted::New(
+            stored,
+            Ready {
+                offer,
+                integration,
+                network,
+                api,
+                claims,
+            },
+        )),
         Err(CreateLeadError::Exists) => earlier(state, key.as_deref(), &lead.click_id)
             .await?
             .map(Accepted::Repeated)
@@ -215,7 +252,11 @@ pub async fn accept(state: &AppState, input: LeadInput, key: Option<String>) -> 
 }
 
 /// `POST /leads`: checks, stores (before anything is sent), sends once, answers.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
     let input = LeadInput::parse(&body_of(request).await?)?;
     let key = idempotency_key(&headers)?;
     let (stored, ready) = match accept(&state, input, key).await? {
@@ -229,7 +270,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, request: 
         api: ready.api,
         claims: ready.claims,
     };
-    let timeout = Duration::from_millis(u64::from(ready.integration.timeout_ms)).min(FIRST_ATTEMPT_MAX);
+    let timeout =
+        Duration::from_millis(u64::from(ready.integration.timeout_ms)).min(FIRST_ATTEMPT_MAX);
     let lead = send::attempt(&state, stored, &target, timeout).await?;
     Ok(answer(&lead, false))
 }
@@ -246,30 +288,48 @@ fn view(lead: &Lead, contact: bool) -> Value {
 const FILTERS: &[&str] = &["integration", "offer", "status", "from", "to"];
 
 /// `GET /leads`: newest first, filtered, paged; without personal data.
-pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<impl IntoResponse, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
     let paging = crate::http::page_params_with(query, FILTERS)?;
     let f = &paging.filters;
     let status = match f.get("status") {
         None => None,
         Some(s) => Some(LeadStatus::parse(s).ok_or_else(|| {
-            InputError::invalid("status", "`status` must be one of queued, sent, rejected, trash")
+            InputError::invalid(
+                "status",
+                "`status` must be one of queued, sent, rejected, trash",
+            )
         })?),
     };
-    let from = f.get("from").map(|v| crate::conversions::time(v, "from", false)).transpose()?;
-    let to = f.get("to").map(|v| crate::conversions::time(v, "to", true)).transpose()?;
+    let from = f
+        .get("from")
+        .map(|v| crate::conversions::time(v, "from", false))
+        .transpose()?;
+    let to = f
+        .get("to")
+        .map(|v| crate::conversions::time(v, "to", true))
+        .transpose()?;
     let (integration, offer) = (f.get("integration"), f.get("offer"));
     let keep = |l: &Lead| {
         integration.is_none_or(|i| *i == l.integration_id)
             && offer.is_none_or(|o| *o == l.offer_id)
             && status.is_none_or(|s| s == l.status)
     };
-    let (items, next) = state.repo.list_leads(from, to, keep, paging.limit, paging.cursor).await?;
+    let (items, next) = state
+        .repo
+        .list_leads(from, to, keep, paging.limit, paging.cursor)
+        .await?;
     let items: Vec<Value> = items.iter().map(|l| view(l, false)).collect();
     Ok(crate::http::page_body(items, next))
 }
 
 /// `GET /leads/{id}`: the lead with its personal data, its attempts and its conversion.
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let lead = state
         .repo
         .get_lead(&id)

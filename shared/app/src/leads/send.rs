@@ -25,7 +25,11 @@ pub struct Target<'a> {
 }
 
 /// The integration's account as the adapters take it.
-pub fn account<'a>(state: &AppState, integration: &'a Integration, timeout: Duration) -> Account<'a> {
+pub fn account<'a>(
+    state: &AppState,
+    integration: &'a Integration,
+    timeout: Duration,
+) -> Account<'a> {
     Account {
         credentials: &integration.credentials,
         api_url: integration.api_url(),
@@ -99,7 +103,10 @@ fn next_state(lead: &Lead, outcome: &SendOutcome, now: DateTime<Utc>) -> Lead {
                 next.error = error(
                     "gave_up",
                     None,
-                    format!("not delivered after {} attempts; last: {message}", next.attempts),
+                    format!(
+                        "not delivered after {} attempts; last: {message}",
+                        next.attempts
+                    ),
                 );
             }
         },
@@ -107,7 +114,11 @@ fn next_state(lead: &Lead, outcome: &SendOutcome, now: DateTime<Utc>) -> Lead {
     next
 }
 
-fn attempt_record(lead: &Lead, exchange: &Exchange<SendOutcome>, now: DateTime<Utc>) -> LeadAttempt {
+fn attempt_record(
+    lead: &Lead,
+    exchange: &Exchange<SendOutcome>,
+    now: DateTime<Utc>,
+) -> LeadAttempt {
     LeadAttempt {
         lead_id: lead.id.clone(),
         number: lead.attempts + 1,

@@ -48,10 +48,17 @@ pub fn status_of(call: &StatusCall, network: &Network, raw: &str) -> Option<Stat
     mapped.or_else(|| default_stage(&word)).map(Stage::status)
 }
 
-async fn open_leads(state: &AppState, integration_id: &str, since: DateTime<Utc>) -> Result<Vec<OpenLead>, ApiError> {
+async fn open_leads(
+    state: &AppState,
+    integration_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<OpenLead>, ApiError> {
     let (mut all, mut cursor) = (Vec::new(), None);
     loop {
-        let (page, next) = state.repo.open_leads(integration_id, since, 1_000, cursor).await?;
+        let (page, next) = state
+            .repo
+            .open_leads(integration_id, since, 1_000, cursor)
+            .await?;
         all.extend(page);
         match next {
             Some(n) => cursor = Some(n),
@@ -69,7 +76,11 @@ async fn close(state: &AppState, lead_id: &str) -> Result<(), ApiError> {
         if !lead.open {
             return Ok(());
         }
-        let next = Lead { open: false, updated_at: Utc::now(), ..lead.clone() };
+        let next = Lead {
+            open: false,
+            updated_at: Utc::now(),
+            ..lead.clone()
+        };
         state.repo.update_lead(&lead, &next, None).await.map(|_| ())
     })
     .await
@@ -113,7 +124,10 @@ pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRu
         .ok_or_else(|| ApiError::Failed {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "no_status_api",
-            message: format!("{} has no public status API: its statuses come by postback", network.name),
+            message: format!(
+                "{} has no public status API: its statuses come by postback",
+                network.name
+            ),
         })?;
     let call = api.statuses.as_ref().expect("filtered");
     let since = Utc::now() - chrono::Duration::days(WINDOW_DAYS);
@@ -126,7 +140,10 @@ pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRu
     if !open.is_empty() {
         let refs: Vec<LeadRef> = open
             .iter()
-            .map(|l| LeadRef { order_id: l.order_id.clone(), click_id: l.click_id.clone() })
+            .map(|l| LeadRef {
+                order_id: l.order_id.clone(),
+                click_id: l.click_id.clone(),
+            })
             .collect();
         let timeout = Duration::from_millis(u64::from(integration.timeout_ms));
         let report = affnet_networks::adapter(api)
@@ -173,10 +190,16 @@ pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRu
 }
 
 /// `POST /integrations/{id}/status-sync`: one run now, answered with what it did.
-pub async fn sync_now(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StatusRun>, ApiError> {
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StatusRun>, ApiError> {
     let integration = crate::integrations::load(&state, &id).await?;
     let run = run(&state, &integration).await?;
     let keep = 2 * 24 * 3600;
-    state.repo.set_status_sync_last_run(&integration.id, Utc::now(), keep).await?;
+    state
+        .repo
+        .set_status_sync_last_run(&integration.id, Utc::now(), keep)
+        .await?;
     Ok(Json(run))
 }

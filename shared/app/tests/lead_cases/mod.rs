@@ -6,9 +6,9 @@
 
 use crate::pb_support::{Pb, nonzero};
 use affnet_app::leads::{self, Accepted, jobs};
+use affnet_core::Integration;
 use affnet_core::clickid::ClickId;
 use affnet_core::lead::{LeadInput, LeadStatus};
-use affnet_core::Integration;
 use affnet_core::offer::Offer;
 use affnet_store::ItemStore;
 use axum::body::Body;
@@ -62,18 +62,30 @@ impl Env {
     pub async fn new(store: Arc<dyn ItemStore>, network_slug: &str, params: Value) -> Env {
         let pb = Pb::new(store);
         let network = MockServer::start().await;
+        let spec = pb.state.catalogue.network(network_slug).unwrap();
+        let credentials: serde_json::Map<String, Value> = spec
+            .credentials
+            .iter()
+            .map(|c| (c.key.clone(), json!(if c.key == "api_key" { KEY } else { "77" })))
+            .collect();
         let created = pb
             .post(
                 "/integrations",
                 "application/json",
                 json!({"network": network_slug, "name": "N", "timeout_ms": 1000,
-                       "credentials": {"api_key": KEY, "user_id": "77"},
+                       "credentials": credentials,
                        "settings": {"api_url": network.uri()}})
                 .to_string(),
             )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-        let integration = pb.state.repo.get_integration(created.json["id"].as_str().unwrap()).await.unwrap().unwrap();
+        let integration = pb
+            .state
+            .repo
+            .get_integration(created.json["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let offer = pb
             .post(
                 "/offers",
@@ -84,14 +96,32 @@ impl Env {
             )
             .await;
         assert_eq!(offer.status, StatusCode::CREATED, "{}", offer.text);
-        let offer = pb.state.repo.get_offer(offer.json["id"].as_str().unwrap()).await.unwrap().unwrap();
-        Env { pb, network, integration, offer }
+        let offer = pb
+            .state
+            .repo
+            .get_offer(offer.json["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        Env {
+            pb,
+            network,
+            integration,
+            offer,
+        }
     }
 
     pub fn click(&self) -> String {
         let random: [u8; 8] = rand8();
-        ClickId::mint(&self.pb.state.config.click_key, &self.offer.id, "msg", "cr", Utc::now().timestamp() as u64, random)
-            .unwrap()
+        ClickId::mint(
+            &self.pb.state.config.click_key,
+            &self.offer.id,
+            "msg",
+            "cr",
+            Utc::now().timestamp() as u64,
+            random,
+        )
+        .unwrap()
     }
 
     pub fn body(&self, click: &str) -> Value {
@@ -100,16 +130,33 @@ impl Env {
     }
 
     pub async fn post_lead(&self, body: &Value, key: Option<&str>) -> crate::support::Reply {
-        let mut request = Request::builder().method("POST").uri("/leads").header("content-type", "application/json");
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/leads")
+            .header("content-type", "application/json");
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
-        crate::support::send(&self.pb.router, request.body(Body::from(body.to_string())).unwrap()).await
+        crate::support::send(
+            &self.pb.router,
+            request.body(Body::from(body.to_string())).unwrap(),
+        )
+        .await
     }
 
-    pub async fn answer(&self, method_: &str, path_: &str, status: u16, body: &str, delay: Duration, times: Option<u64>) {
+    pub async fn answer(
+        &self,
+        method_: &str,
+        path_: &str,
+        status: u16,
+        body: &str,
+        delay: Duration,
+        times: Option<u64>,
+    ) {
         let mut mock = Mock::given(method(method_)).and(path(path_)).respond_with(
-            ResponseTemplate::new(status).set_body_string(body).set_delay(delay),
+            ResponseTemplate::new(status)
+                .set_body_string(body)
+                .set_delay(delay),
         );
         if let Some(n) = times {
             mock = mock.up_to_n_times(n);
@@ -141,7 +188,11 @@ impl Env {
 }
 
 fn rand8() -> [u8; 8] {
-    affnet_core::ids::random_hex(4).bytes().collect::<Vec<_>>().try_into().unwrap()
+    affnet_core::ids::random_hex(4)
+        .bytes()
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
 }
 
 const NEW_LEAD: &str = "/v1/new-lead";
@@ -149,8 +200,24 @@ const STATUS: &str = "/v1/get-lead-status";
 
 pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"ok","guid":"G-1"}"#, Duration::ZERO, None).await;
-    env.answer("GET", STATUS, 200, r#"[{"guid":"G-1","status":"confirmed","money":9,"currency":"EUR"}]"#, Duration::ZERO, None).await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"ok","guid":"G-1"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
+    env.answer(
+        "GET",
+        STATUS,
+        200,
+        r#"[{"guid":"G-1","status":"confirmed","money":9,"currency":"EUR"}]"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let click = env.click();
     let first = env.post_lead(&env.body(&click), None).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
@@ -169,9 +236,24 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
     assert_eq!(lead["attempts"].as_array().unwrap().len(), 1);
     assert!(!lead["attempts"][0]["reply"].as_str().unwrap().contains(KEY));
 
-    let run = env.pb.post(&format!("/integrations/{}/status-sync", env.integration.id), "application/json", "").await;
+    let run = env
+        .pb
+        .post(
+            &format!("/integrations/{}/status-sync", env.integration.id),
+            "application/json",
+            "",
+        )
+        .await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.text);
-    assert_eq!((run.json["leads_asked"].as_u64(), run.json["changed"].as_u64()), (Some(1), Some(1)), "{}", run.text);
+    assert_eq!(
+        (
+            run.json["leads_asked"].as_u64(),
+            run.json["changed"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        run.text
+    );
     let lead = env.lead(&lead_id).await;
     assert_eq!(lead["conversion"]["status"], "approved");
     let history = lead["conversion"]["history"].as_array().unwrap();
@@ -183,9 +265,19 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
     assert_eq!(before["conversions"], "1", "{before:?}");
 
     // A final lead is not asked again; the same approval by postback changes nothing.
-    let run = env.pb.post(&format!("/integrations/{}/status-sync", env.integration.id), "application/json", "").await;
+    let run = env
+        .pb
+        .post(
+            &format!("/integrations/{}/status-sync", env.integration.id),
+            "application/json",
+            "",
+        )
+        .await;
     assert_eq!(run.json["leads_asked"], 0, "{}", run.text);
-    let pb = env.pb.altercpa(&env.integration, &format!("oid={click}&status=approve")).await;
+    let pb = env
+        .pb
+        .altercpa(&env.integration, &format!("oid={click}&status=approve"))
+        .await;
     assert_eq!(pb.status, StatusCode::OK, "{}", pb.text);
     assert_eq!(pb.json["outcome"], "duplicate", "{}", pb.text);
     assert_eq!(counted().await, before);
@@ -195,8 +287,24 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
 
 pub async fn a_timeout_queues_the_lead_and_the_retry_job_sends_it(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"ok","guid":"late"}"#, Duration::from_millis(2_500), Some(1)).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"ok","guid":"G-2"}"#, Duration::ZERO, None).await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"ok","guid":"late"}"#,
+        Duration::from_millis(2_500),
+        Some(1),
+    )
+    .await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"ok","guid":"G-2"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let click = env.click();
     let first = env.post_lead(&env.body(&click), Some("form-1")).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
@@ -210,7 +318,9 @@ pub async fn a_timeout_queues_the_lead_and_the_retry_job_sends_it(store: Arc<dyn
     // Not due yet: nothing sent.
     let run = jobs::run_retries(&env.pb.state, Utc::now()).await.unwrap();
     assert_eq!(run.sent, 0);
-    let run = jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    let run = jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!((run.due, run.sent), (1, 1));
     let lead = env.lead(&lead_id).await;
     assert_eq!(lead["status"], "sent");
@@ -221,12 +331,23 @@ pub async fn a_timeout_queues_the_lead_and_the_retry_job_sends_it(store: Arc<dyn
     assert!(attempts[0]["http_status"].is_null());
     assert_eq!(attempts[1]["outcome"], "sent");
     let again = env.post_lead(&env.body(&click), None).await;
-    assert_eq!((again.status, again.json["status"].as_str()), (StatusCode::OK, Some("sent")));
+    assert_eq!(
+        (again.status, again.json["status"].as_str()),
+        (StatusCode::OK, Some("sent"))
+    );
 }
 
 pub async fn a_crash_between_storing_and_sending_leaves_it_queued(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"ok","guid":"G-3"}"#, Duration::ZERO, None).await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"ok","guid":"G-3"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let click = env.click();
     // What POST /leads does before sending; then the process "dies".
     let input = LeadInput::parse(&env.body(&click)).unwrap();
@@ -248,11 +369,22 @@ pub async fn a_crash_between_storing_and_sending_leaves_it_queued(store: Arc<dyn
 
 pub async fn a_duplicate_answer_to_a_resend_means_sent(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 502, "bad gateway", Duration::ZERO, Some(1)).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"error","msg":"duplicate lead"}"#, Duration::ZERO, None).await;
+    env.answer("GET", NEW_LEAD, 502, "bad gateway", Duration::ZERO, Some(1))
+        .await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"error","msg":"duplicate lead"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let first = env.post_lead(&env.body(&env.click()), None).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
-    let run = jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    let run = jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(run.sent, 1);
     let lead = env.lead(first.json["lead_id"].as_str().unwrap()).await;
     assert_eq!(lead["status"], "sent");
@@ -261,8 +393,24 @@ pub async fn a_duplicate_answer_to_a_resend_means_sent(store: Arc<dyn ItemStore>
 
 pub async fn refusals_are_final_with_the_network_text(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"error","msg":"invalid phone for PL"}"#, Duration::ZERO, Some(1)).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"error","msg":"duplicate lead"}"#, Duration::ZERO, None).await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"error","msg":"invalid phone for PL"}"#,
+        Duration::ZERO,
+        Some(1),
+    )
+    .await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"error","msg":"duplicate lead"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let rejected = env.post_lead(&env.body(&env.click()), None).await;
     assert_eq!(rejected.status, StatusCode::CREATED, "{}", rejected.text);
     assert_eq!(rejected.json["status"], "rejected");
@@ -272,8 +420,17 @@ pub async fn refusals_are_final_with_the_network_text(store: Arc<dyn ItemStore>)
     assert_eq!(trash.json["error"]["kind"], "duplicate");
     let list = env.pb.get("/leads?status=rejected").await;
     assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
-    assert!(list.json["items"][0].get("contact").is_none(), "no personal data in lists");
-    assert!(jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::days(1)).await.unwrap().due == 0);
+    assert!(
+        list.json["items"][0].get("contact").is_none(),
+        "no personal data in lists"
+    );
+    assert!(
+        jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::days(1))
+            .await
+            .unwrap()
+            .due
+            == 0
+    );
 }
 
 pub async fn bad_input_stores_and_sends_nothing(store: Arc<dyn ItemStore>) {
@@ -295,32 +452,81 @@ pub async fn bad_input_stores_and_sends_nothing(store: Arc<dyn ItemStore>) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text);
         assert_eq!(r.json["error"]["field"], field, "{}", r.text);
     }
-    let forged = env.post_lead(&with("click_id", json!(format!("{}x", &click[..click.len() - 1]))), None).await;
+    let forged = env
+        .post_lead(
+            &with("click_id", json!(format!("{}x", &click[..click.len() - 1]))),
+            None,
+        )
+        .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
-    let paused = env.patch(&format!("/offers/{}", env.offer.id), json!({"status": "paused"})).await;
+    let paused = env
+        .patch(
+            &format!("/offers/{}", env.offer.id),
+            json!({"status": "paused"}),
+        )
+        .await;
     assert_eq!(paused, StatusCode::OK);
     let r = env.post_lead(&env.body(&click), None).await;
-    assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("offer_paused")));
-    env.patch(&format!("/offers/{}", env.offer.id), json!({"status": "active"})).await;
-    env.patch(&format!("/integrations/{}", env.integration.id), json!({"active": false})).await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("offer_paused"))
+    );
+    env.patch(
+        &format!("/offers/{}", env.offer.id),
+        json!({"status": "active"}),
+    )
+    .await;
+    env.patch(
+        &format!("/integrations/{}", env.integration.id),
+        json!({"active": false}),
+    )
+    .await;
     let r = env.post_lead(&env.body(&click), None).await;
-    assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("integration_inactive")));
-    assert!(env.pb.get("/leads").await.json["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("integration_inactive"))
+    );
+    assert!(
+        env.pb.get("/leads").await.json["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(env.sent_to_network(NEW_LEAD).await, 0);
 
     // A network with postbacks only.
-    let zcpa = Env::new(env.pb.state.repo.items().clone(), "zcpa", json!({"zcpa": "1"})).await;
+    let zcpa = Env::new(
+        env.pb.state.repo.items().clone(),
+        "zcpa",
+        json!({"zcpa": "1"}),
+    )
+    .await;
     let r = zcpa.post_lead(&zcpa.body(&zcpa.click()), None).await;
-    assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("no_lead_api")), "{}", r.text);
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_lead_api")),
+        "{}",
+        r.text
+    );
 }
 
 pub async fn personal_data_is_erased_and_the_rest_stays(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer("GET", NEW_LEAD, 200, r#"{"status":"ok","guid":"G-9"}"#, Duration::ZERO, None).await;
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"ok","guid":"G-9"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
     let sent = env.post_lead(&env.body(&env.click()), None).await;
     let id = sent.json["lead_id"].as_str().unwrap().to_string();
     assert_eq!(env.lead(&id).await["contact"]["name"], "Zofia Nowak");
-    let erased = jobs::erase_contacts(&env.pb.state, Utc::now()).await.unwrap();
+    let erased = jobs::erase_contacts(&env.pb.state, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(erased, 0, "kept for AFFNET_LEAD_PII_DAYS");
     let later = Utc::now() + chrono::Duration::days(91);
     assert_eq!(jobs::erase_contacts(&env.pb.state, later).await.unwrap(), 1);

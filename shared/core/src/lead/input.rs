@@ -83,18 +83,26 @@ impl LeadInput {
                 !user.is_empty() && host.contains('.') && !host.contains('@') && !e.contains(' ')
             });
             if !ok {
-                return Err(InputError::invalid("email", "`email` is not an e-mail address"));
+                return Err(InputError::invalid(
+                    "email",
+                    "`email` is not an e-mail address",
+                ));
             }
         }
         let ip = optional(body, "ip", 64)?;
         if let Some(ip) = &ip
             && ip.parse::<std::net::IpAddr>().is_err()
         {
-            return Err(InputError::invalid("ip", "`ip` is not an IPv4 or IPv6 address"));
+            return Err(InputError::invalid(
+                "ip",
+                "`ip` is not an IPv4 or IPv6 address",
+            ));
         }
         let language = optional(body, "language", 16)?;
         if let Some(l) = &language
-            && !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(InputError::invalid(
                 "language",
@@ -153,7 +161,11 @@ fn required(body: &Map<String, Value>, field: &str, max: usize) -> Result<String
     }
 }
 
-fn optional(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, InputError> {
+fn optional(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, InputError> {
     Ok(text(body, field, max)?.filter(|s| !s.is_empty()))
 }
 
@@ -196,7 +208,12 @@ fn price(body: &Map<String, Value>) -> Result<Option<Decimal>, InputError> {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(InputError::wrong_type("price", "a decimal number or string")),
+        Some(_) => {
+            return Err(InputError::wrong_type(
+                "price",
+                "a decimal number or string",
+            ));
+        }
     };
     money::parse_amount(&text)
         .map(Some)

@@ -14,10 +14,17 @@ pub const SECRET: &str = "SECRET-s3cr3t-0002";
 pub const USER: &str = "7731";
 
 pub fn credentials(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
-pub fn account<'a>(credentials: &'a BTreeMap<String, String>, base: &'a str, timeout_ms: u64) -> Account<'a> {
+pub fn account<'a>(
+    credentials: &'a BTreeMap<String, String>,
+    base: &'a str,
+    timeout_ms: u64,
+) -> Account<'a> {
     Account {
         credentials,
         api_url: Some(base),
@@ -42,7 +49,10 @@ pub fn lead(params: &[(&str, &str)]) -> LeadFields {
         language: Some("de".into()),
         quantity: Some(2),
         price: Some("49.90".parse().unwrap()),
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -67,7 +77,11 @@ pub async fn requests(server: &MockServer) -> Vec<Request> {
 
 /// The query's pairs.
 pub fn query(request: &Request) -> Vec<(String, String)> {
-    request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    request
+        .url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// The body's fields: a form's pairs, or a JSON object's leaves by dotted path.
@@ -85,7 +99,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&path, v, out);
             }
         }
@@ -95,5 +113,9 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
 }
 
 pub fn header(request: &Request, name: &str) -> Option<String> {
-    request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
