@@ -13,54 +13,9 @@ use affnet_store::{Condition, DynamoStore, Item, ItemStore, Key, Write};
 use lambda_harness::events::{self, Body};
 use lambda_harness::iam_proxy::Stall;
 use lambda_harness::runtime_api::Outcome;
-use lambda_harness::{Function, lambda_timeout};
+use lambda_harness::{Function, click_id_of, lambda_timeout, seed};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-struct Seeded {
-    integration: String,
-    token: String,
-    offer: String,
-}
-
-/// A TUNE integration and an offer, created through the api function.
-async fn seed(api: &Function) -> Seeded {
-    let (created, _) = api
-        .http(events::http(
-            "POST",
-            "/integrations",
-            "/integrations",
-            "",
-            Body::Json(json!({
-                "network": "tune", "name": "TUNE main",
-                "credentials": {"api_key": "NETxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
-                "settings": {"network_id": "demo"}
-            })),
-        ))
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let integration = created.json["id"].as_str().unwrap().to_string();
-    let token = created.json["postback_token"].as_str().unwrap().to_string();
-    let (offer, _) = api
-        .http(events::http(
-            "POST",
-            "/offers",
-            "/offers",
-            "",
-            Body::Json(json!({
-                "integration_id": integration, "name": "Keto Diet", "payout": "15.00",
-                "currency": "USD",
-                "tracking_url": "https://demo.go2cloud.org/aff_c?offer_id=26&aff_click_id={click_id}"
-            })),
-        ))
-        .await;
-    assert_eq!(offer.status, 201, "{}", offer.body);
-    Seeded {
-        integration,
-        token,
-        offer: offer.json["id"].as_str().unwrap().to_string(),
-    }
-}
 
 fn click_event(offer: &str) -> Value {
     events::http(
@@ -80,15 +35,6 @@ fn postback_event(integration: &str, form: &str) -> Value {
         "",
         Body::Form(form),
     )
-}
-
-/// The click ID in a redirect's `Location`.
-fn click_id_of(location: &str) -> String {
-    let url = reqwest::Url::parse(location).unwrap();
-    url.query_pairs()
-        .find(|(k, _)| k == "aff_click_id")
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_else(|| panic!("no aff_click_id in {location}"))
 }
 
 /// Every DynamoDB action a function asked for is one `affnet_app::iam` says its code may send

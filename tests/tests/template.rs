@@ -1726,3 +1726,21 @@ fn short_tags_read_as_long_forms() {
     assert!(is_index_arn(get(&value, "c").unwrap(), "Table"));
     assert!(refs(&one_or_many(get(&value, "d"))[0].clone(), "X"));
 }
+
+/// Reconciliation schedules fall under the grants made for sync schedules (`affnet-sync-*`).
+#[test]
+fn reconciliation_schedules_fall_under_the_sync_schedule_grants() {
+    use affnet_app::schedule::Job;
+    let prefix = routes_schedule_prefix();
+    for job in [Job::Sync, Job::Reconcile] {
+        let name = job.schedule_name("01J9ZQ5ZK6F3H2M8N4P7R1S0TV");
+        assert!(
+            name.starts_with(&prefix),
+            "{name} does not start with {prefix}"
+        );
+        assert!(
+            name.len() <= 64,
+            "{name}: EventBridge Scheduler allows 64 characters"
+        );
+    }
+}

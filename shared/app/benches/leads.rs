@@ -7,7 +7,7 @@
 //!   resident memory during the run (VmHWM reset before it), and the requests sent.
 
 use affnet_app::{AppState, Config, router};
-use affnet_core::clickid::ClickId;
+use affnet_core::clickid::{ClickId, LabelHandle};
 use affnet_store::{ItemStore, SqliteStore};
 use axum::body::Body;
 use axum::http::Request;
@@ -108,8 +108,7 @@ fn click(state: &AppState, offer: &str, n: u64) -> String {
     ClickId::mint(
         &state.config.click_key,
         offer,
-        "",
-        "",
+        LabelHandle::NONE,
         chrono::Utc::now().timestamp() as u64,
         n.to_be_bytes(),
     )

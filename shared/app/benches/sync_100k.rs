@@ -1,7 +1,9 @@
 //! Benchmark: sync 100,000 offers (1,000 pages of 100) from the mock TUNE server into a fresh
 //! embedded (SQLite file) store, then sync again with nothing changed.
 //!
-//! `cargo bench -p affnet-app --bench sync_100k` (release profile). Optional: `-- OFFERS PAGE`.
+//! `cargo bench -p affnet-app --bench sync_100k` (release profile). Optional:
+//! `-- OFFERS PAGE PACING_MS`: PACING_MS is the pause between pages, 0 by default (the sync's own
+//! cost); `-- 100000 100 250` runs it as deployed (the default 250 ms TUNE page interval).
 //!
 //! The mock server runs in a child process (this binary with `--serve-mock`), so the peak
 //! memory reported (VmHWM of this process) is the sync's own: runtime, client, store, and the
@@ -35,6 +37,7 @@ fn main() {
     }
     let offers: u64 = args.first().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let page: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+    let pacing_ms: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut child = Command::new(std::env::current_exe().expect("this binary"))
         .args(["--serve-mock", &offers.to_string()])
         .stdout(Stdio::piped())
@@ -45,7 +48,7 @@ fn main() {
         .read_line(&mut line)
         .expect("the mock's address");
     let uri = line.trim().to_string();
-    runtime.block_on(bench(&uri, offers, page));
+    runtime.block_on(bench(&uri, offers, page, pacing_ms));
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -64,7 +67,7 @@ async fn serve_mock(count: u64) {
     std::future::pending::<()>().await;
 }
 
-async fn bench(uri: &str, offers: u64, page: u32) {
+async fn bench(uri: &str, offers: u64, page: u32, pacing_ms: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite: Arc<dyn ItemStore> =
         Arc::new(SqliteStore::open(&dir.path().join("affnet.db")).expect("sqlite file"));
@@ -72,8 +75,9 @@ async fn bench(uri: &str, offers: u64, page: u32) {
     let mut config = Config::for_tests();
     config.tune = affnet_app::tune_client::TuneOptions {
         sync_page_limit: page,
-        // Measure the sync, not the pacing real TUNE needs (250 ms between pages by default).
-        page_interval: std::time::Duration::ZERO,
+        // By default the sync's own cost, without the pacing real TUNE needs (250 ms between
+        // pages by default, as deployed).
+        page_interval: std::time::Duration::from_millis(pacing_ms),
         ..Default::default()
     };
     let state = AppState::new(store.clone(), config);
@@ -96,7 +100,7 @@ async fn bench(uri: &str, offers: u64, page: u32) {
         .create_integration(&integration)
         .await
         .expect("stored");
-    println!("syncing {offers} offers, {page} per page, from {uri}");
+    println!("syncing {offers} offers, {page} per page, {pacing_ms} ms between pages, from {uri}");
     println!("before: VmRSS {}", status("VmRSS"));
 
     store.reset();

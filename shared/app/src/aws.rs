@@ -7,6 +7,7 @@ use crate::config::{SdkPolicy, click_key_from_secret};
 use crate::routes::Function;
 use crate::{AppState, Config};
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use lambda_http::lambda_runtime::Diagnostic;
@@ -18,6 +19,9 @@ use std::time::Duration;
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// What Lambda always sets is missing (region, credentials).
+    #[error("{0}")]
+    Environment(String),
     /// The click secret could not be read from Secrets Manager.
     #[error("click secret {arn}: {message}")]
     ClickSecret { arn: String, message: String },
@@ -27,7 +31,7 @@ impl InitError {
     /// The error type Lambda shows for the failed init.
     pub fn error_type(&self) -> &'static str {
         match self {
-            InitError::Config(_) => "ConfigError",
+            InitError::Config(_) | InitError::Environment(_) => "ConfigError",
             InitError::ClickSecret { .. } => "ClickSecretError",
         }
     }
@@ -64,7 +68,7 @@ pub async fn state_for(function: Function) -> Result<AppState, InitError> {
         .ok()
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty());
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = lambda_sdk_config()?;
     let mut config = match arn {
         Some(arn) => {
             let secret = click_secret(&aws, &arn).await?;
@@ -94,6 +98,35 @@ pub async fn state_for(function: Function) -> Result<AppState, InitError> {
     .with_bounds(timeouts(&policy), retries(&policy))
     .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone());
     Ok(AppState::new(Arc::new(store), config).with_aws_scheduler(scheduler))
+}
+
+/// The SDK configuration as Lambda gives it: region and credentials from the environment the
+/// runtime sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+/// `AWS_ENDPOINT_URL` if set. Not `aws_config::load_defaults`: its provider chain (profile files,
+/// SSO, STS web identity, IMDS, ECS) never applies in Lambda, and linking it cost every package
+/// the STS and SSO clients.
+fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|r| !r.trim().is_empty()))
+        .ok_or_else(|| InitError::Environment("AWS_REGION is not set".into()))?;
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        return Err(InitError::Environment(
+            "AWS_ACCESS_KEY_ID is not set (Lambda sets the function role's credentials)".into(),
+        ));
+    }
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.trim().to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+    {
+        builder = builder.endpoint_url(endpoint.trim());
+    }
+    Ok(builder.build())
 }
 
 fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {

@@ -5,20 +5,23 @@
 //! but the click ID we mint. Unknown query parameters are ignored: ad platforms append their own
 //! (`utm_*`, `fbclid`, `gclid`), and refusing them would lose real visitors.
 
+use crate::click_labels::{self, Assignment};
 use crate::error::ApiError;
 use crate::http::peer_ip;
 use crate::state::AppState;
 use affnet_core::Click;
 use affnet_core::InputError;
-use affnet_core::clickid::{ClickId, RANDOM_LEN};
-use affnet_core::offer::OfferStatus;
+use affnet_core::clickid::{ClickId, LabelHandle, Labels, MAX_PROBES, RANDOM_LEN};
+use affnet_core::offer::{Offer, OfferStatus};
+use affnet_store::labels::ClickLabelsError;
 use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-/// Longest message or creative id (what a click ID always has room for).
+/// Longest message or creative id.
 pub const MAX_ID_LEN: usize = 32;
 /// Longest `sub1`..`sub5` value, in bytes.
 pub const MAX_SUB_LEN: usize = 256;
@@ -125,42 +128,27 @@ pub async fn click(
     let now = Utc::now().timestamp();
     let mut random = [0u8; RANDOM_LEN];
     getrandom::fill(&mut random).map_err(|e| ApiError::internal("OS random source", &e))?;
-    let click_id = ClickId::mint(
-        &state.config.click_key,
-        &offer.id,
-        params.message_id.as_deref().unwrap_or(""),
-        params.creative_id.as_deref().unwrap_or(""),
-        now as u64,
-        random,
-    )
-    .map_err(|e| ApiError::internal(&format!("minting a click ID for offer {}", offer.id), &e))?;
-    let location = location(&offer.redirect_url(&click_id)).ok_or_else(|| {
+    let labels = Labels::new(
+        params.message_id.clone().unwrap_or_default(),
+        params.creative_id.clone().unwrap_or_default(),
+    );
+    let (parts, _) = request.into_parts();
+    let ttl_secs = i64::from(state.config.click_ttl_days) * 86_400;
+    let mut record = record_of(&offer, params, &parts, now, ttl_secs);
+    let mint = |handle| {
+        ClickId::mint(
+            &state.config.click_key,
+            &offer.id,
+            handle,
+            now as u64,
+            random,
+        )
+        .map_err(|e| ApiError::internal(&format!("minting a click ID for offer {}", offer.id), &e))
+    };
+    mint_and_store(&state, &mut record, &labels, mint).await?;
+    let location = location(&offer.redirect_url(&record.id)).ok_or_else(|| {
         ApiError::Internal(format!("offer {} has an unusable tracking URL", offer.id))
     })?;
-
-    let (parts, _) = request.into_parts();
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .map(|v| truncate(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT_LEN).to_string());
-    let record = Click {
-        id: click_id,
-        offer_id: offer.id.clone(),
-        integration_id: offer.integration_id.clone(),
-        message_id: params.message_id,
-        creative_id: params.creative_id,
-        subs: params.subs,
-        time: DateTime::from_timestamp(now, 0).unwrap_or_default(),
-        ip: peer_ip(&parts.extensions).map(|ip| ip.to_string()),
-        user_agent,
-        expires_at: now + i64::from(state.config.click_ttl_days) * 86_400,
-    };
-    // Redirect even when the write fails: the click ID is signed and carries offer, message,
-    // creative and time, so conversions still attribute; only the click record and its count are
-    // lost. A 5xx would lose the visitor, and browsers do not retry.
-    if let Err(e) = state.repo.record_click(&record).await {
-        tracing::error!(offer = %offer.id, error = %e, "click not stored; redirecting anyway");
-    }
     Ok((
         StatusCode::FOUND,
         [
@@ -173,6 +161,74 @@ pub async fn click(
         ],
     )
         .into_response())
+}
+
+/// The click as stored, its id still to mint.
+fn record_of(offer: &Offer, params: ClickParams, parts: &Parts, now: i64, ttl_secs: i64) -> Click {
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .map(|v| truncate(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT_LEN).to_string());
+    Click {
+        id: String::new(),
+        offer_id: offer.id.clone(),
+        integration_id: offer.integration_id.clone(),
+        message_id: params.message_id,
+        creative_id: params.creative_id,
+        subs: params.subs,
+        time: DateTime::from_timestamp(now, 0).unwrap_or_default(),
+        ip: peer_ip(&parts.extensions).map(|ip| ip.to_string()),
+        user_agent,
+        expires_at: now + ttl_secs,
+    }
+}
+
+/// Mints the click ID and stores the click in one batch, which also creates the labels' handle
+/// when this pair is new (see [`crate::click_labels`]).
+///
+/// Storage failures are logged, not returned: the visitor is redirected anyway. The click ID is
+/// signed and carries offer and time, so conversions still attribute to the offer (and to message
+/// and creative when their handle was stored before); only the click record and its count are
+/// lost. A 5xx would lose the visitor, and browsers do not retry. If the labels cannot be read,
+/// the click ID carries none (handle 0) rather than one that may never be stored.
+async fn mint_and_store(
+    state: &AppState,
+    record: &mut Click,
+    labels: &Labels,
+    mint: impl Fn(LabelHandle) -> Result<String, ApiError>,
+) -> Result<(), ApiError> {
+    // Our batch fails when a concurrent click created the handle first: read again, once per
+    // candidate at most.
+    for _ in 0..=MAX_PROBES {
+        let assignment = click_labels::assign(state, labels)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(offer = %record.offer_id, error = %e, "click labels unavailable; the click ID carries none");
+                Assignment::NONE
+            });
+        record.id = mint(assignment.handle)?;
+        let written = match assignment.create {
+            false => state.repo.record_click(record).await.map_err(Into::into),
+            true => {
+                let handle = assignment.handle;
+                state
+                    .repo
+                    .record_click_with_labels(record, handle, labels)
+                    .await
+            }
+        };
+        match written {
+            Ok(()) if assignment.create => click_labels::created(state, assignment.handle, labels),
+            Ok(()) => {}
+            Err(ClickLabelsError::HandleTaken) => continue,
+            Err(e) => {
+                tracing::error!(offer = %record.offer_id, error = %e, "click not stored; redirecting anyway");
+            }
+        }
+        return Ok(());
+    }
+    tracing::error!(offer = %record.offer_id, "click labels kept changing; click not stored");
+    Ok(())
 }
 
 /// The redirect URL as a header: as stored when it is plain ASCII, else percent-encoded by the

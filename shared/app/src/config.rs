@@ -426,7 +426,7 @@ pub fn env_flag(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use affnet_core::clickid::{ClickId, ClickIdError};
+    use affnet_core::clickid::{ClickId, ClickIdError, LabelHandle};
     use std::collections::HashMap;
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -463,7 +463,13 @@ mod tests {
         const CURRENT: &str = "the current click secret, 32 bytes";
         const OLD: &str = "the previous click secret, rotated";
         let old = click_key_from_secret(OLD, "s").unwrap();
-        let old_id = ClickId::mint(&old, "01HZX3V9Q8W7E6R5T4Y3M2K1N0", "", "", 1, [1; 8]);
+        let old_id = ClickId::mint(
+            &old,
+            "01HZX3V9Q8W7E6R5T4Y3M2K1N0",
+            LabelHandle::NONE,
+            1,
+            [1; 8],
+        );
         let old_id = old_id.unwrap();
         let json = format!(r#"{{"current": "{CURRENT}", "previous": ["{OLD}"]}}"#);
         let rotated = click_key_from_secret(&json, "s").unwrap();

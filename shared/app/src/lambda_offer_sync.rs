@@ -1,10 +1,15 @@
 //! The offer-sync Lambda's handler. It gets two kinds of events: API Gateway requests for its
 //! routes (served by the same axum router as everywhere), and EventBridge Scheduler's direct
-//! invocations `{"integration_id": "..."}`, which run a scheduled sync.
+//! invocations `{"integration_id": "..."}`, which run a scheduled sync, or
+//! `{"integration_id": "...", "job": "reconcile"}`, a scheduled reconciliation, or
+//! `{"job": "lead_jobs"}`, the lead jobs.
 
 use crate::offer_sync::run_scheduled;
+use crate::reconcile::run_scheduled_reconcile;
 use crate::router;
+use crate::schedule::Job;
 use crate::state::AppState;
+use affnet_core::reconcile::RunStatus;
 use affnet_core::sync_log::SyncStatus;
 use lambda_http::lambda_runtime::Diagnostic;
 use lambda_http::lambda_runtime::{self, Context, LambdaEvent, service_fn};
@@ -48,6 +53,14 @@ pub fn is_lead_jobs(payload: &Value) -> bool {
 /// The `job` of the lead jobs' scheduler input.
 pub const LEAD_JOBS: &str = "lead_jobs";
 
+/// The job of a scheduler invocation: `"job": "reconcile"`, else sync.
+pub fn scheduled_job(payload: &Value) -> Job {
+    match payload.get("job").and_then(Value::as_str) {
+        Some("reconcile") => Job::Reconcile,
+        _ => Job::Sync,
+    }
+}
+
 /// The instant to stop by, from the invocation's deadline (Unix milliseconds; 0 = unknown).
 fn deadline_of(context: &Context) -> Option<Instant> {
     if context.deadline == 0 {
@@ -76,6 +89,13 @@ pub enum InvocationError {
         integration_id: String,
         message: String,
     },
+    /// The scheduled reconciliation ran and failed (its record says why).
+    #[error("scheduled reconciliation of {integration_id} failed (run {run_id}): {message}")]
+    ReconcileFailed {
+        integration_id: String,
+        run_id: String,
+        message: String,
+    },
     /// The payload was neither a scheduler event nor an HTTP event.
     #[error("neither a scheduler event nor an HTTP event: {0}")]
     UnknownEvent(String),
@@ -89,6 +109,7 @@ impl InvocationError {
         match self {
             InvocationError::SyncFailed { .. } => "SyncFailed",
             InvocationError::SyncNotRun { .. } => "SyncNotRun",
+            InvocationError::ReconcileFailed { .. } => "ReconcileFailed",
             InvocationError::UnknownEvent(_) => "UnknownEvent",
             InvocationError::Response(_) => "ResponseError",
         }
@@ -116,6 +137,9 @@ pub async fn handle(
         return Ok(crate::leads::jobs::run_lead_jobs(&state).await);
     }
     if let Some(integration_id) = scheduled_integration_id(&payload) {
+        if scheduled_job(&payload) == Job::Reconcile {
+            return reconcile_scheduled(&state, integration_id, deadline_of(&context)).await;
+        }
         let log = run_scheduled(&state, &integration_id, deadline_of(&context))
             .await
             .map_err(|e| InvocationError::SyncNotRun {
@@ -143,4 +167,26 @@ pub async fn handle(
         .await
         .map_err(|never| match never {})?;
     serde_json::to_value(response).map_err(|e| InvocationError::Response(e.to_string()))
+}
+
+/// A scheduled reconciliation; a failed run fails the invocation.
+async fn reconcile_scheduled(
+    state: &AppState,
+    integration_id: String,
+    deadline: Option<Instant>,
+) -> Result<Value, InvocationError> {
+    let run = run_scheduled_reconcile(state, &integration_id, deadline)
+        .await
+        .map_err(|e| InvocationError::SyncNotRun {
+            integration_id: integration_id.clone(),
+            message: e.to_string(),
+        })?;
+    if let Some(run) = run.as_ref().filter(|r| r.status == RunStatus::Failed) {
+        return Err(InvocationError::ReconcileFailed {
+            integration_id,
+            run_id: run.id.clone(),
+            message: run.message.clone().unwrap_or_else(|| "no message".into()),
+        });
+    }
+    Ok(json!({ "integration_id": integration_id, "job": "reconcile", "run": run }))
 }

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod click;
+pub mod click_labels;
 pub mod config;
 pub mod connection_test;
 pub mod conversions;
@@ -14,6 +15,7 @@ pub mod leads;
 pub mod offer_sync;
 pub mod offers;
 pub mod postbacks;
+pub mod reconcile;
 pub mod reports;
 pub mod retry;
 pub mod router;

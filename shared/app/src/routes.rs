@@ -14,7 +14,7 @@
 use crate::state::AppState;
 use crate::{
     click, connection_test, conversions, integrations, leads, offer_sync, offers, postbacks,
-    reports,
+    reconcile, reports,
 };
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
@@ -221,7 +221,8 @@ pub const CONNECTION_TEST: &[Route] = &[admin(
     || post(connection_test::test),
 )];
 
-/// Offer sync from TUNE (`offer-sync`; its scheduled invocations are not routes).
+/// Offer sync from TUNE and reconciliation with its reports (`offer-sync`; their scheduled
+/// invocations are not routes).
 pub const OFFER_SYNC: &[Route] = &[
     admin(
         "GET",
@@ -246,6 +247,24 @@ pub const OFFER_SYNC: &[Route] = &[
         "/integrations/{id}/sync-logs",
         Function::OfferSync,
         || get(offer_sync::sync_logs),
+    ),
+    admin(
+        "POST",
+        "/integrations/{id}/reconcile",
+        Function::OfferSync,
+        || post(reconcile::reconcile_now),
+    ),
+    admin(
+        "GET",
+        "/integrations/{id}/reconciliations",
+        Function::OfferSync,
+        || get(reconcile::list_runs),
+    ),
+    admin(
+        "GET",
+        "/integrations/{id}/reconciliations/{run_id}",
+        Function::OfferSync,
+        || get(reconcile::get_run),
     ),
 ];
 

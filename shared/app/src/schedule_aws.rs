@@ -1,12 +1,14 @@
-//! EventBridge Scheduler adapter: one schedule per integration in the `default` group, named
-//! `affnet-sync-<integration id>`, `rate(1 hour)` or `rate(1 day)`, invoking the offer-sync
-//! function with `{"integration_id": "<id>"}` through the scheduler's role.
+//! EventBridge Scheduler adapter: per integration in the `default` group, the sync schedule
+//! `affnet-sync-<integration id>` (`rate(1 hour)` or `rate(1 day)`, invoking the offer-sync
+//! function with `{"integration_id": "<id>"}`) and the reconciliation schedule
+//! `affnet-sync-reconcile-<integration id>` (`rate(1 day)`, `{"integration_id": "<id>", "job":
+//! "reconcile"}`), both through the scheduler's role.
 //!
 //! Configuration (template.yaml sets them): `AFFNET_SYNC_FUNCTION_ARN` (the target),
 //! `AFFNET_SCHEDULER_ROLE_ARN` (the role EventBridge Scheduler assumes to invoke it) and
 //! `AFFNET_SCHEDULE_DLQ_ARN` (the SQS queue that gets an invocation the scheduler gave up on).
 
-use crate::schedule::{Frequency, ScheduleError, SyncScheduler, schedule_name};
+use crate::schedule::{Frequency, Job, ScheduleError, SyncScheduler};
 use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::config::retry::RetryConfig;
@@ -110,9 +112,15 @@ impl EventBridgeScheduler {
         self
     }
 
-    fn target(&self, integration_id: &str) -> Result<Target, ScheduleError> {
+    fn target(&self, job: Job, integration_id: &str) -> Result<Target, ScheduleError> {
         let missing = |var: &str| ScheduleError(format!("{var} is not set on this function"));
-        let input = serde_json::json!({ "integration_id": integration_id }).to_string();
+        let input = match job {
+            Job::Sync => serde_json::json!({ "integration_id": integration_id }),
+            Job::Reconcile => {
+                serde_json::json!({ "integration_id": integration_id, "job": job.as_str() })
+            }
+        }
+        .to_string();
         Target::builder()
             .arn(
                 self.target_arn
@@ -156,8 +164,34 @@ impl SyncScheduler for EventBridgeScheduler {
         integration_id: &str,
         frequency: Frequency,
     ) -> Result<(), ScheduleError> {
-        let name = schedule_name(integration_id);
-        let description = format!("affnet offer sync of integration {integration_id}");
+        self.upsert_job(Job::Sync, integration_id, frequency).await
+    }
+
+    async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError> {
+        self.remove_job(Job::Sync, integration_id).await
+    }
+
+    async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
+        self.get_job(Job::Sync, integration_id).await
+    }
+
+    fn name(&self) -> &'static str {
+        "eventbridge-scheduler"
+    }
+
+    async fn upsert_job(
+        &self,
+        job: Job,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<(), ScheduleError> {
+        let name = job.schedule_name(integration_id);
+        let description = match job {
+            Job::Sync => format!("affnet offer sync of integration {integration_id}"),
+            Job::Reconcile => {
+                format!("affnet reconciliation of integration {integration_id} with TUNE's reports")
+            }
+        };
         let created = self
             .client
             .create_schedule()
@@ -166,7 +200,7 @@ impl SyncScheduler for EventBridgeScheduler {
             .description(&description)
             .schedule_expression(frequency.rate_expression())
             .flexible_time_window(window()?)
-            .target(self.target(integration_id)?)
+            .target(self.target(job, integration_id)?)
             .state(ScheduleState::Enabled)
             .send()
             .await;
@@ -181,7 +215,7 @@ impl SyncScheduler for EventBridgeScheduler {
                 .description(&description)
                 .schedule_expression(frequency.rate_expression())
                 .flexible_time_window(window()?)
-                .target(self.target(integration_id)?)
+                .target(self.target(job, integration_id)?)
                 .state(ScheduleState::Enabled)
                 .send()
                 .await
@@ -191,11 +225,11 @@ impl SyncScheduler for EventBridgeScheduler {
         }
     }
 
-    async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError> {
+    async fn remove_job(&self, job: Job, integration_id: &str) -> Result<(), ScheduleError> {
         let deleted = self
             .client
             .delete_schedule()
-            .name(schedule_name(integration_id))
+            .name(job.schedule_name(integration_id))
             .group_name(GROUP)
             .send()
             .await;
@@ -206,11 +240,15 @@ impl SyncScheduler for EventBridgeScheduler {
         }
     }
 
-    async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
+    async fn get_job(
+        &self,
+        job: Job,
+        integration_id: &str,
+    ) -> Result<Option<Frequency>, ScheduleError> {
         let found = self
             .client
             .get_schedule()
-            .name(schedule_name(integration_id))
+            .name(job.schedule_name(integration_id))
             .group_name(GROUP)
             .send()
             .await;
@@ -221,9 +259,5 @@ impl SyncScheduler for EventBridgeScheduler {
             Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
             Err(e) => Err(failed("get schedule", e)),
         }
-    }
-
-    fn name(&self) -> &'static str {
-        "eventbridge-scheduler"
     }
 }

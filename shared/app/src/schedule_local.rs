@@ -1,9 +1,11 @@
-//! The local server's scheduler: one tokio task per scheduled integration, behind the same
+//! The local server's scheduler: one tokio task per scheduled integration and job (sync,
+//! reconciliation), behind the same
 //! [`SyncScheduler`] port as EventBridge Scheduler. Schedules live in memory, so
 //! [`LocalScheduler::start`] rebuilds them from the stored integrations at startup.
 
 use crate::offer_sync::run_scheduled;
-use crate::schedule::{Frequency, ScheduleError, SyncScheduler, wanted};
+use crate::reconcile::run_scheduled_reconcile;
+use crate::schedule::{Frequency, Job, ScheduleError, SyncScheduler, wanted, wanted_reconcile};
 use crate::state::AppState;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ type Entry = (Frequency, Option<watch::Sender<()>>);
 pub struct LocalScheduler {
     /// The state runs use; set by [`LocalScheduler::start`] (the state holds this scheduler).
     state: OnceLock<AppState>,
-    tasks: Mutex<HashMap<String, Entry>>,
+    tasks: Mutex<HashMap<(Job, String), Entry>>,
     hourly: Duration,
     daily: Duration,
 }
@@ -51,9 +53,14 @@ impl LocalScheduler {
                 .await
                 .map_err(|e| ScheduleError(e.to_string()))?;
             for integration in &page {
-                if let Some(frequency) = wanted(integration) {
-                    self.upsert(&integration.id, frequency).await?;
-                    scheduled += 1;
+                for (job, wanted) in [
+                    (Job::Sync, wanted(integration)),
+                    (Job::Reconcile, wanted_reconcile(integration)),
+                ] {
+                    if let Some(frequency) = wanted {
+                        self.upsert_job(job, &integration.id, frequency).await?;
+                        scheduled += 1;
+                    }
                 }
             }
             if next.is_none() {
@@ -62,32 +69,43 @@ impl LocalScheduler {
             cursor = next;
         }
         // Schedules set before start (none in practice) get their tasks now.
-        let pending: Vec<(String, Frequency)> = self
+        let pending: Vec<((Job, String), Frequency)> = self
             .lock()
             .iter()
             .filter(|(_, (_, task))| task.is_none())
-            .map(|(id, (f, _))| (id.clone(), *f))
+            .map(|(key, (f, _))| (key.clone(), *f))
             .collect();
-        for (id, frequency) in pending {
-            self.upsert(&id, frequency).await?;
+        for ((job, id), frequency) in pending {
+            self.upsert_job(job, &id, frequency).await?;
         }
         tracing::info!(scheduled, "local scheduler started");
         Ok(scheduled)
     }
 
-    /// Integrations with a schedule, for tests and diagnostics.
+    /// Integrations with a sync schedule, for tests and diagnostics.
     pub fn scheduled(&self) -> HashMap<String, Frequency> {
+        self.scheduled_jobs(Job::Sync)
+    }
+
+    /// Integrations with a schedule of `job`.
+    pub fn scheduled_jobs(&self, job: Job) -> HashMap<String, Frequency> {
         self.lock()
             .iter()
-            .map(|(id, (f, _))| (id.clone(), *f))
+            .filter(|((j, _), _)| *j == job)
+            .map(|((_, id), (f, _))| (id.clone(), *f))
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Job, String), Entry>> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn spawn(&self, integration_id: &str, frequency: Frequency) -> Option<watch::Sender<()>> {
+    fn spawn(
+        &self,
+        job: Job,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Option<watch::Sender<()>> {
         let state = self.state.get()?.clone();
         let (stop, mut stopped) = watch::channel(());
         let period = match frequency {
@@ -105,8 +123,12 @@ impl LocalScheduler {
                     _ = stopped.changed() => return,
                 }
                 // Not cancelled mid-run: a run removing its own schedule still logs.
-                if let Err(e) = run_scheduled(&state, &id, None).await {
-                    tracing::error!(integration = %id, error = %e, "scheduled sync failed");
+                let result = match job {
+                    Job::Sync => run_scheduled(&state, &id, None).await.map(|_| ()),
+                    Job::Reconcile => run_scheduled_reconcile(&state, &id, None).await.map(|_| ()),
+                };
+                if let Err(e) = result {
+                    tracing::error!(integration = %id, job = job.as_str(), error = %e, "scheduled run failed");
                 }
             }
         });
@@ -121,29 +143,54 @@ impl SyncScheduler for LocalScheduler {
         integration_id: &str,
         frequency: Frequency,
     ) -> Result<(), ScheduleError> {
-        let mut tasks = self.lock();
-        if let Some((current, Some(_))) = tasks.get(integration_id)
-            && *current == frequency
-        {
-            return Ok(());
-        }
-        tasks.remove(integration_id);
-        let task = self.spawn(integration_id, frequency);
-        tasks.insert(integration_id.to_string(), (frequency, task));
-        Ok(())
+        self.upsert_job(Job::Sync, integration_id, frequency).await
     }
 
     async fn remove(&self, integration_id: &str) -> Result<(), ScheduleError> {
-        // Dropping the stop handle ends the task; a run in progress finishes first.
-        self.lock().remove(integration_id);
-        Ok(())
+        self.remove_job(Job::Sync, integration_id).await
     }
 
     async fn get(&self, integration_id: &str) -> Result<Option<Frequency>, ScheduleError> {
-        Ok(self.lock().get(integration_id).map(|(f, _)| *f))
+        self.get_job(Job::Sync, integration_id).await
     }
 
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    async fn upsert_job(
+        &self,
+        job: Job,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<(), ScheduleError> {
+        let key = (job, integration_id.to_string());
+        let mut tasks = self.lock();
+        if let Some((current, Some(_))) = tasks.get(&key)
+            && *current == frequency
+        {
+            return Ok(());
+        }
+        tasks.remove(&key);
+        let task = self.spawn(job, integration_id, frequency);
+        tasks.insert(key, (frequency, task));
+        Ok(())
+    }
+
+    async fn remove_job(&self, job: Job, integration_id: &str) -> Result<(), ScheduleError> {
+        // Dropping the stop handle ends the task; a run in progress finishes first.
+        self.lock().remove(&(job, integration_id.to_string()));
+        Ok(())
+    }
+
+    async fn get_job(
+        &self,
+        job: Job,
+        integration_id: &str,
+    ) -> Result<Option<Frequency>, ScheduleError> {
+        Ok(self
+            .lock()
+            .get(&(job, integration_id.to_string()))
+            .map(|(f, _)| *f))
     }
 }

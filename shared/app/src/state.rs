@@ -17,6 +17,8 @@ pub struct AppState {
     pub integration_cache: Arc<crate::postbacks::cache::IntegrationCache>,
     /// How many refused postbacks' logs this process still keeps this hour.
     pub refusal_budget: Arc<crate::postbacks::refusals::RefusalBudget>,
+    /// Click label handles seen by this process, both ways (see [`crate::click_labels`]).
+    pub label_cache: Arc<crate::click_labels::LabelCache>,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
             scheduler: Scheduling::Given(Arc::new(crate::schedule::NoScheduler)),
             integration_cache: Arc::default(),
             refusal_budget: Arc::default(),
+            label_cache: Arc::default(),
         }
     }
 

@@ -3,8 +3,9 @@
 
 mod support;
 
-use affnet_app::lambda_offer_sync::{handle, scheduled_integration_id};
+use affnet_app::lambda_offer_sync::{handle, scheduled_integration_id, scheduled_job};
 use affnet_app::routes::Function;
+use affnet_app::schedule::Job;
 use affnet_app::{Config, router};
 use affnet_tune::Mode;
 use affnet_tune::mock::{MockTune, NETWORK_ID, fixtures, key_for};
@@ -147,4 +148,67 @@ async fn a_failed_scheduled_sync_fails_the_invocation_and_a_skipped_one_does_not
 async fn out_log_id(state: &affnet_app::AppState, id: &str) -> Value {
     let (logs, _) = state.repo.list_sync_logs(id, 1, None).await.unwrap();
     json!(logs[0].id)
+}
+
+/// A scheduler invocation with `"job": "reconcile"` runs a scheduled reconciliation; a failed
+/// one fails the invocation as `ReconcileFailed`.
+#[tokio::test]
+async fn a_reconcile_job_runs_a_scheduled_reconciliation() {
+    let tune = MockTune::start().await;
+    let reports = tune.mount_reports(Mode::Network, Vec::new()).await;
+    let state = sqlite_state(Config::for_tests());
+    let app = router::for_function(Function::OfferSync, state.clone());
+    let created = call(
+        &router::local(state.clone()),
+        "POST",
+        "/integrations",
+        Some(json!({
+            "network": "tune", "name": "T", "credentials": {"api_key": key_for(Mode::Network)},
+            "settings": {"network_id": NETWORK_ID, "api_domain": tune.uri(),
+                         "reconcile": {"enabled": true, "lookback_days": 2}},
+        })),
+    )
+    .await;
+    let id = created.json["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        scheduled_job(&json!({"integration_id": id, "job": "reconcile"})),
+        Job::Reconcile
+    );
+    assert_eq!(scheduled_job(&json!({"integration_id": id})), Job::Sync);
+
+    let event = LambdaEvent::new(
+        json!({"integration_id": id, "job": "reconcile"}),
+        Context::default(),
+    );
+    let out = handle(state.clone(), app.clone(), event).await.unwrap();
+    assert_eq!(
+        (out["job"].as_str(), out["run"]["trigger"].as_str()),
+        (Some("reconcile"), Some("scheduled")),
+        "{out}"
+    );
+    assert_eq!(out["run"]["status"], "succeeded", "{out}");
+    assert!(
+        state
+            .repo
+            .list_sync_logs(&id, 10, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty(),
+        "not a sync"
+    );
+
+    // TUNE failing: the run is recorded failed, and the invocation fails with its type.
+    reports.set_max_days(Some(0));
+    let event = LambdaEvent::new(
+        json!({"integration_id": id, "job": "reconcile"}),
+        Context::default(),
+    );
+    let error = handle(state.clone(), app, event)
+        .await
+        .expect_err("a failed run fails the invocation");
+    let diagnostic = lambda_http::lambda_runtime::Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "ReconcileFailed");
+    let (runs, _) = state.repo.list_recon_runs(&id, 1, None).await.unwrap();
+    assert_eq!(runs[0].status, affnet_core::reconcile::RunStatus::Failed);
 }

@@ -69,9 +69,9 @@ async fn personal_data_is_never_logged() {
         None,
     )
     .await;
-    let queued = env.post_lead(&env.body(&env.click()), None).await;
-    let rejected = env.post_lead(&env.body(&env.click()), None).await;
-    let sent = env.post_lead(&env.body(&env.click()), None).await;
+    let queued = env.post_lead(&env.body(&env.click().await), None).await;
+    let rejected = env.post_lead(&env.body(&env.click().await), None).await;
+    let sent = env.post_lead(&env.body(&env.click().await), None).await;
     assert_eq!(
         [&queued, &rejected, &sent]
             .map(|r| r.json["status"].as_str().unwrap_or_default().to_string()),
@@ -93,7 +93,7 @@ async fn personal_data_is_never_logged() {
         )
         .await;
     let _ = env.lead(sent.json["lead_id"].as_str().unwrap()).await;
-    let bad = env.post_lead(&json!({"click_id": env.click(), "name": "Zofia Nowak", "phone": "+48 601 234 567", "country": "XX"}), None).await;
+    let bad = env.post_lead(&json!({"click_id": env.click().await, "name": "Zofia Nowak", "phone": "+48 601 234 567", "country": "XX"}), None).await;
     assert_eq!(bad.status, axum::http::StatusCode::BAD_REQUEST);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();

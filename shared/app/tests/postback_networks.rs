@@ -228,7 +228,7 @@ async fn fire_url(pb: &Pb, slug: &str, url: &str) -> usize {
     let has_comment = param("comment").is_some();
     let reason = param("reason").map(|r| r.parse::<u64>().unwrap());
     for (word, expected) in &cases {
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         let uri = fill(path_of(url), &click, word);
         let duplicate =
             reason == Some(7) || ["duplicate", "double"].contains(&word.to_lowercase().as_str());
@@ -268,7 +268,7 @@ async fn tune_cases(pb: &Pb, urls: &Value) -> usize {
     }
     let mut fired = 0;
     for (click_macro, goal) in [("{aff_click_id}", "0"), ("{aff_sub}", "7")] {
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         let transaction = format!("102{}", &affnet_core::ids::random_hex(14));
         let uri = path_of(url)
             .replace(
@@ -323,7 +323,7 @@ async fn glued_cases(pb: &Pb, slug: &str, urls: &Value) -> usize {
         }
         let url = format!("{base}{tail}");
         assert!(url.contains("oid="), "{url}");
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         // The glued `oid` hides inside `id`: replace the macros as text.
         let uri = path_of(&url)
             .replace("{sub1}", &click)
@@ -372,7 +372,7 @@ async fn affbay_cases(pb: &Pb, urls: &Value) -> usize {
         ("cancel", "rejected"),
         ("trash", "trash"),
     ] {
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         let uri = format!(
             "{}?id={id}&oid={click}&status={word}&comment={}",
             parts["path"].as_str().unwrap(),
@@ -451,7 +451,7 @@ async fn every_network_every_documented_tail() {
                         .collect(),
                 };
                 for (word, want) in cases {
-                    let click = click(&pb.state);
+                    let click = click(&pb.state).await;
                     let uri = format!(
                         "{}oid={click}&status={}&pay=7.25&cc=USD",
                         path_of(base),
@@ -491,7 +491,7 @@ async fn every_network_every_documented_tail() {
 async fn comp_and_sale_are_the_same_endpoint() {
     let pb = Pb::new(Arc::new(SqliteStore::in_memory().unwrap()));
     let i = pb.integration("leadbit", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let sale = pb
         .altercpa(&i, &format!("oid={click}&status=confirm"))
         .await;

@@ -45,7 +45,7 @@ async fn assert_nothing_stored(pb: &Pb) {
 async fn lifecycle_keeps_history_and_moves_totals_once() {
     let pb = pb();
     let i = pb.integration("leadbit", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let c = ok(
         &pb,
         &i,
@@ -154,7 +154,7 @@ async fn lifecycle_keeps_history_and_moves_totals_once() {
 async fn hold_is_not_pending() {
     let pb = pb();
     let i = pb.integration("drcash", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     // `sth` says the word means hold (approved, not yet paid).
     let c = ok(
         &pb,
@@ -200,7 +200,7 @@ async fn unmatched_is_kept_and_attributed_later() {
     assert_eq!(f["unmatched_reason"], "click_id_encoding");
 
     // Later the same lead arrives with our click: attributed, counts move.
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let c = ok(
         &pb,
         &i,
@@ -235,8 +235,7 @@ async fn unmatched_is_kept_and_attributed_later() {
     let click2 = affnet_core::clickid::ClickId::mint(
         &pb.state.config.click_key,
         pb_support::OFFER,
-        "",
-        "",
+        affnet_core::clickid::LabelHandle::NONE,
         1_760_000_000,
         [9; 8],
     )
@@ -258,7 +257,7 @@ async fn unmatched_is_kept_and_attributed_later() {
 async fn bad_token_unknown_and_inactive_integrations() {
     let pb = pb();
     let i = pb.integration("leadbit", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let tail = format!("oid={click}&status=confirm");
     let wrong = "0000000000000000000000000000000000000000";
     let r = pb
@@ -342,20 +341,20 @@ async fn ip_allowlist_fails_closed() {
         )
     };
     let r = pb
-        .get_from(&uri(&click(&pb.state)), Some("198.51.100.7"))
+        .get_from(&uri(&click(&pb.state).await), Some("198.51.100.7"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json["error"]["code"], "ip_not_allowed");
     // No known source address (no ConnectInfo, no Lambda context): refused.
-    let r = pb.get_from(&uri(&click(&pb.state)), None).await;
+    let r = pb.get_from(&uri(&click(&pb.state).await), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_nothing_stored(&pb).await;
     let r = pb
-        .get_from(&uri(&click(&pb.state)), Some("203.0.113.9"))
+        .get_from(&uri(&click(&pb.state).await), Some("203.0.113.9"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = pb
-        .get_from(&uri(&click(&pb.state)), Some("[2001:db8::5]"))
+        .get_from(&uri(&click(&pb.state).await), Some("[2001:db8::5]"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let logs = pb.logs(&i).await;
@@ -367,7 +366,7 @@ async fn ip_allowlist_fails_closed() {
 async fn malformed_input_is_refused_and_stores_nothing() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let long = "x".repeat(2_100);
     let cases = [
         (
@@ -458,7 +457,7 @@ async fn post_bodies_merge_with_the_query() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
     let uri = format!("/postback/{}?token={}", i.id, i.postback_token);
-    let c1 = click(&pb.state);
+    let c1 = click(&pb.state).await;
     let r = pb
         .post(
             &uri,
@@ -475,7 +474,7 @@ async fn post_bodies_merge_with_the_query() {
         (json!("4.75"), json!("USD"))
     );
     // JSON numbers keep their decimal text; the token may come in the body too.
-    let c2 = click(&pb.state);
+    let c2 = click(&pb.state).await;
     let body = format!(
         r#"{{"token":"{}","oid":"{c2}","status":"approved","pay":12.50,"cc":"EUR","comment":"{}"}}"#,
         i.postback_token, i.postback_token
@@ -495,7 +494,7 @@ async fn post_bodies_merge_with_the_query() {
         "{body}"
     );
     // A glued tail after `token=` (no `&`) still works.
-    let c3 = click(&pb.state);
+    let c3 = click(&pb.state).await;
     let r = pb
         .get(&format!(
             "/postback/{}?token={}oid={c3}&status=approved",
@@ -528,7 +527,7 @@ async fn tune_postbacks_and_their_url() {
     );
     assert!(r.text.contains("{aff_sub}"));
     // No currency macro value: the integration's default currency.
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let c = pb
         .postback(
             &i,
@@ -607,7 +606,7 @@ async fn conversions_list_filters_and_pages() {
     let b = pb.integration("kma", json!({})).await;
     let mut clicks = Vec::new();
     for n in 0..5 {
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         let status = if n % 2 == 0 { "confirm" } else { "new" };
         ok(&pb, &a, &format!("oid={click}&status={status}"), "created").await;
         clicks.push(click);
@@ -678,7 +677,7 @@ async fn json_numbers_are_exact() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
     let uri = format!("/postback/{}?token={}", i.id, i.postback_token);
-    let c = click(&pb.state);
+    let c = click(&pb.state).await;
     for pay in ["1000000.00000000001", "999999.99999999999"] {
         let body = format!(r#"{{"oid":"{c}","status":"approved","pay":{pay},"cc":"USD"}}"#);
         let r = pb.post(&uri, "application/json", body).await;
@@ -707,7 +706,7 @@ async fn repeated_json_members_conflict_like_query_parameters() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
     let uri = format!("/postback/{}?token={}", i.id, i.postback_token);
-    let c = click(&pb.state);
+    let c = click(&pb.state).await;
     let query = pb
         .postback(&i, &format!("oid={c}&status=approved&pay=-5&pay=1"))
         .await;
@@ -724,7 +723,7 @@ async fn repeated_json_members_conflict_like_query_parameters() {
 async fn an_oversized_body_is_413_whatever_it_holds() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
-    let c = click(&pb.state);
+    let c = click(&pb.state).await;
     let body = format!(
         "token={}&oid={c}&status=approved&comment={}",
         i.postback_token,
@@ -745,7 +744,7 @@ async fn an_oversized_body_is_413_whatever_it_holds() {
 async fn conversions_by_click_are_a_keyed_read() {
     let pb = pb();
     let i = pb.integration("everad", json!({})).await;
-    let mine = click(&pb.state);
+    let mine = click(&pb.state).await;
     for eid in ["A-1", "A-2"] {
         ok(
             &pb,
@@ -756,7 +755,7 @@ async fn conversions_by_click_are_a_keyed_read() {
         .await;
     }
     for n in 0..1_100 {
-        let other = click(&pb.state);
+        let other = click(&pb.state).await;
         ok(
             &pb,
             &i,

@@ -5,7 +5,7 @@
 
 mod support;
 
-use affnet_app::schedule::{Frequency, SyncScheduler, schedule_name};
+use affnet_app::schedule::{Frequency, Job, SyncScheduler, schedule_name};
 use affnet_app::schedule_aws::EventBridgeScheduler;
 use affnet_app::schedule_local::LocalScheduler;
 use affnet_app::{AppState, Config, router};
@@ -285,4 +285,100 @@ async fn integration_changes_drive_eventbridge_schedules() {
     let deleted = call(&app, "DELETE", &format!("/integrations/{id}"), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(scheduler.get(&id).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_scheduler_runs_reconciliations_and_follows_changes() {
+    let tune = MockTune::start().await;
+    tune.mount_reports(Mode::Network, Vec::new()).await;
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    // Daily, shortened to 150 ms; offer sync stays off.
+    let scheduler =
+        LocalScheduler::with_periods(Duration::from_secs(3600), Duration::from_millis(150));
+    let state = AppState::new(store, Config::for_tests()).with_scheduler(scheduler.clone());
+    scheduler.start(state.clone()).await.unwrap();
+    let app = router::local(state);
+    let mut body = tune_integration(&tune, json!({"enabled": false}));
+    body["settings"]["reconcile"] = json!({"enabled": true, "every": "daily", "lookback_days": 3});
+    let created = call(&app, "POST", "/integrations", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    assert!(scheduler.scheduled().is_empty(), "no offer-sync schedule");
+    assert_eq!(
+        scheduler.scheduled_jobs(Job::Reconcile).get(&id),
+        Some(&Frequency::Daily)
+    );
+    let runs = |app: axum::Router, id: String| async move {
+        let reply = call(
+            &app,
+            "GET",
+            &format!("/integrations/{id}/reconciliations?limit=100"),
+            None,
+        )
+        .await;
+        reply.json["items"].as_array().unwrap().clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let finished = |runs: &[Value]| runs.iter().find(|r| r["status"] != "running").cloned();
+    let mut seen = runs(app.clone(), id.clone()).await;
+    while finished(&seen).is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen = runs(app.clone(), id.clone()).await;
+    }
+    let run = &finished(&seen).expect("a scheduled reconciliation ran");
+    assert_eq!(
+        (run["trigger"].as_str(), run["status"].as_str()),
+        (Some("scheduled"), Some("succeeded")),
+        "{run}"
+    );
+    // lookback_days: 3 days, today included.
+    let (from, to): (chrono::NaiveDate, chrono::NaiveDate) = (
+        run["from"].as_str().unwrap().parse().unwrap(),
+        run["to"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!((to - from).num_days(), 2);
+
+    let off = call(
+        &app,
+        "PATCH",
+        &format!("/integrations/{id}"),
+        Some(json!({"settings": {"reconcile": {"enabled": false}}})),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    assert!(scheduler.scheduled_jobs(Job::Reconcile).is_empty());
+}
+
+#[tokio::test]
+async fn eventbridge_reconciliation_schedules_invoke_offer_sync_with_the_job() {
+    let client = moto_scheduler_client(&affnet_store::testing::moto_endpoint().await);
+    let scheduler = EventBridgeScheduler::new(
+        client.clone(),
+        Some(FUNCTION_ARN.into()),
+        Some(ROLE_ARN.into()),
+    );
+    let id = affnet_core::ids::new_id();
+    scheduler
+        .upsert_job(Job::Reconcile, &id, Frequency::Daily)
+        .await
+        .unwrap();
+    assert_eq!(
+        scheduler.get_job(Job::Reconcile, &id).await.unwrap(),
+        Some(Frequency::Daily)
+    );
+    // The sync schedule of the same integration is another one.
+    assert_eq!(scheduler.get(&id).await.unwrap(), None);
+    let stored = client
+        .get_schedule()
+        .name(Job::Reconcile.schedule_name(&id))
+        .group_name("default")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.schedule_expression(), Some("rate(1 day)"));
+    assert!(stored.name().unwrap().starts_with(&schedule_name("")));
+    let input: Value = serde_json::from_str(stored.target().unwrap().input().unwrap()).unwrap();
+    assert_eq!(input, json!({"integration_id": id, "job": "reconcile"}));
+    scheduler.remove_job(Job::Reconcile, &id).await.unwrap();
+    assert_eq!(scheduler.get_job(Job::Reconcile, &id).await.unwrap(), None);
 }

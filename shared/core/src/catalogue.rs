@@ -53,6 +53,22 @@ pub struct Network {
     /// dictionary (LeadBit's `reject` means trash, KMA sends `P/A/D/F`...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub status_map: BTreeMap<String, String>,
+    /// Length limits the network documents for the sub-ID fields that may carry our click ID.
+    /// Every click ID fits each one (shared/core/tests/click_id_fits.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_id_limits: Vec<SubIdLimit>,
+}
+
+/// A documented length limit of sub-ID fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubIdLimit {
+    /// The fields it applies to (`sub1`..`sub5`, `aff_sub`...).
+    pub fields: Vec<String>,
+    /// Longest value accepted, in characters.
+    pub max_len: usize,
+    /// Where the network states it.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,9 +114,9 @@ pub struct FieldSpec {
     pub max_len: Option<usize>,
     /// Bounds of an `integer` field, inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<i64>,
+    pub min: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<i64>,
+    pub max: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldSpec>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -113,7 +129,7 @@ pub enum FieldKind {
     String,
     Enum,
     Bool,
-    /// A whole number within `min..=max`.
+    /// A whole number within `min`..=`max`.
     Integer,
     /// A list of IPv4/IPv6 networks in CIDR notation.
     CidrList,

@@ -522,17 +522,17 @@ fn validate_value(
             .map(Value::Bool)
             .ok_or_else(|| InputError::wrong_type(field, "true or false")),
         FieldKind::Integer => {
-            let (min, max) = (spec.min.unwrap_or(i64::MIN), spec.max.unwrap_or(i64::MAX));
-            value
-                .as_i64()
-                .filter(|n| (min..=max).contains(n))
-                .map(Value::from)
-                .ok_or_else(|| {
-                    InputError::out_of_range(
-                        field,
-                        format!("`{field}` must be a whole number from {min} to {max}"),
-                    )
-                })
+            let (min, max) = (spec.min.unwrap_or(0), spec.max.unwrap_or(u64::MAX));
+            let n = value
+                .as_u64()
+                .ok_or_else(|| InputError::wrong_type(field, "a whole number"))?;
+            if !(min..=max).contains(&n) {
+                return Err(InputError::out_of_range(
+                    field,
+                    format!("`{field}` must be between {min} and {max}"),
+                ));
+            }
+            Ok(Value::from(n))
         }
         FieldKind::CidrList => {
             let list = value

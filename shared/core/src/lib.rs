@@ -12,6 +12,7 @@ pub mod money;
 pub mod offer;
 pub mod postback;
 pub mod postback_log;
+pub mod reconcile;
 pub mod settings;
 pub mod status;
 pub mod sync_log;

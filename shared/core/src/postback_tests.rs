@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::catalogue::Catalogue;
+use crate::clickid::{LabelHandle, Labels, v1};
 
 const SECRET: &[u8] = b"a test click secret of 64 characters, 0123456789abcdef0123456789";
 const INTEGRATION: &str = "01J9ZQ4TB1N8V6Q0R3K2W5X7YA";
@@ -14,12 +15,18 @@ fn key() -> ClickKey {
     ClickKey::new(SECRET).unwrap()
 }
 
+/// The handle of ("spring-sale", "banner_300x250"), which [`click`] carries.
+fn handle() -> LabelHandle {
+    LabelHandle::candidates(&Labels::new("spring-sale", "banner_300x250"))
+        .next()
+        .unwrap()
+}
+
 fn click() -> String {
     ClickId::mint(
         &key(),
         OFFER,
-        "spring-sale",
-        "banner_300x250",
+        handle(),
         CLICK_TIME,
         [1, 2, 3, 4, 5, 6, 7, 8],
     )
@@ -227,8 +234,7 @@ fn ikon_literal_words_comment_and_duplicate_reason() {
         assert_eq!(d.click_id.as_deref(), Some(c.as_str()));
         let claims = d.claims().unwrap();
         assert_eq!(claims.offer_id.to_string(), OFFER);
-        assert_eq!(claims.message_id, "spring-sale");
-        assert_eq!(claims.creative_id, "banner_300x250");
+        assert_eq!(claims.unresolved(), Some(handle()));
         assert_eq!(claims.time, CLICK_TIME);
         assert_eq!(d.identity, format!("{INTEGRATION}|c|{c}|"));
         assert_eq!(d.identity_source, IdentitySource::Click);
@@ -488,7 +494,7 @@ fn tune_macros() {
     assert_eq!(d.remote_offer_id.as_deref(), Some("26"));
     assert_eq!(d.goal_id, None, "goal 0 is the base conversion");
     assert_eq!(d.identity, format!("{INTEGRATION}|t|{txn}|"));
-    assert_eq!(d.claims().unwrap().creative_id, "banner_300x250");
+    assert_eq!(d.claims().unwrap().unresolved(), Some(handle()));
     assert!(!d.test);
     // No goal at all is the same conversion as goal 0; goal 5 is another.
     let no_goal = run(&tune(), &req("", "")).unwrap();
@@ -560,7 +566,7 @@ fn unverified_click_ids_are_recorded_and_flagged() {
     let net = cpa(&[]);
     let c = click();
     let other = ClickKey::new(b"the previous click secret, rotated").unwrap();
-    let foreign = ClickId::mint(&other, OFFER, "", "", CLICK_TIME, [0; 8]).unwrap();
+    let foreign = ClickId::mint(&other, OFFER, LabelHandle::NONE, CLICK_TIME, [0; 8]).unwrap();
     let d = run(
         &net,
         &request("&oid={o}&status=approve", &[("{o}", &foreign)]),
@@ -904,4 +910,20 @@ fn every_catalogue_tail_interprets() {
         }
     }
     assert!(checked > 20, "{checked}");
+}
+
+/// A click ID issued before format 2 (message and creative inside it) still attributes.
+#[test]
+fn format_1_click_ids_are_verified_with_their_labels() {
+    let labels = Labels::new("spring-sale", "banner_300x250");
+    let old = v1::mint(&key(), OFFER, &labels, CLICK_TIME, [1; 8]).unwrap();
+    let d = run(
+        &cpa(&[]),
+        &request("&oid={o}&status=approve", &[("{o}", &old)]),
+    )
+    .unwrap();
+    let claims = d.claims().expect("verified");
+    assert_eq!(claims.version, 1);
+    assert_eq!(claims.labels(), Some(&labels));
+    assert_eq!(claims.offer_id.to_string(), OFFER);
 }

@@ -106,6 +106,27 @@ pub struct TuneSettings {
     pub default_currency: Currency,
     /// `Some` when automatic sync is enabled.
     pub auto_sync: Option<SyncFrequency>,
+    /// The network's time zone (`timezone`, an IANA name; default UTC): TUNE reports in it.
+    pub timezone: chrono_tz::Tz,
+    /// Scheduled reconciliation (`reconcile`).
+    pub reconcile: ReconcileSettings,
+}
+
+/// `reconcile {enabled, every: daily, lookback_days}`: a daily run over the last
+/// `lookback_days` days (1–90, default 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    pub enabled: bool,
+    pub lookback_days: u32,
+}
+
+impl ReconcileSettings {
+    pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+
+    /// The schedule's frequency when enabled (`every` allows only daily).
+    pub fn schedule(&self) -> Option<SyncFrequency> {
+        self.enabled.then_some(SyncFrequency::Daily)
+    }
 }
 
 /// How often lead statuses are loaded, by default (minutes).
@@ -204,6 +225,8 @@ fn tune(settings: &Map<String, Value>) -> Result<TuneSettings, InputError> {
         _ => SyncFrequency::Daily,
     };
     Ok(TuneSettings {
+        timezone: timezone(settings)?,
+        reconcile: reconcile(settings),
         network_id: text(settings, "network_id").to_string(),
         api_domain: text(settings, "api_domain").to_string(),
         api_mode: match text(settings, "api_mode") {
@@ -214,6 +237,33 @@ fn tune(settings: &Map<String, Value>) -> Result<TuneSettings, InputError> {
         default_currency,
         auto_sync: enabled.then_some(frequency),
     })
+}
+
+fn timezone(settings: &Map<String, Value>) -> Result<chrono_tz::Tz, InputError> {
+    let name = settings
+        .get("timezone")
+        .and_then(Value::as_str)
+        .unwrap_or("UTC");
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        InputError::invalid(
+            "settings.timezone",
+            format!(
+                "`{name}` is not an IANA time zone name (like America/New_York, Europe/Berlin or UTC)"
+            ),
+        )
+    })
+}
+
+fn reconcile(settings: &Map<String, Value>) -> ReconcileSettings {
+    let r = settings.get("reconcile");
+    ReconcileSettings {
+        enabled: r.and_then(|r| r.get("enabled")).and_then(Value::as_bool) == Some(true),
+        lookback_days: r
+            .and_then(|r| r.get("lookback_days"))
+            .and_then(Value::as_u64)
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(ReconcileSettings::DEFAULT_LOOKBACK_DAYS),
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +287,22 @@ mod tests {
         assert_eq!(tune.default_currency.as_str(), "EUR");
         assert_eq!(tune.auto_sync, Some(SyncFrequency::Hourly));
         assert_eq!(tune.api_mode, ApiMode::Network);
+        assert_eq!(tune.timezone, chrono_tz::UTC);
+        assert_eq!(tune.reconcile.lookback_days, 7);
+        assert_eq!(tune.reconcile.schedule(), None);
+        let s = TypedSettings::parse(
+            NetworkKind::Tune,
+            &map(json!({"timezone": "America/New_York",
+                        "reconcile": {"enabled": true, "every": "daily", "lookback_days": 3}})),
+        )
+        .unwrap();
+        let tune = s.tune.unwrap();
+        assert_eq!(tune.timezone, chrono_tz::America::New_York);
+        assert_eq!(tune.reconcile.lookback_days, 3);
+        assert_eq!(tune.reconcile.schedule(), Some(SyncFrequency::Daily));
+        let err = TypedSettings::parse(NetworkKind::Tune, &map(json!({"timezone": "Mars/Base"})))
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("settings.timezone"));
         let err = TypedSettings::parse(NetworkKind::Tune, &map(json!({"default_currency": "XYZ"})))
             .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("settings.default_currency"));

@@ -16,18 +16,7 @@ impl Repo {
     /// Stores a new click and counts it, in one batch. [`RepoError::Conflict`] if a click with
     /// this id exists (a click ID holds 64 random bits, so only a replayed write gets there).
     pub async fn record_click(&self, click: &Click) -> Result<(), RepoError> {
-        let mut item = Item::new(click_key(&click.id), encode(click)?);
-        item.expires_at = Some(click.expires_at);
-        let mut writes = vec![Write::Put {
-            item,
-            when: Condition::Absent,
-        }];
-        writes.extend(totals_writes(
-            &click.attribution(),
-            click.time.date_naive(),
-            &[(counter::CLICKS.to_string(), Decimal::ONE)],
-            Some(click.expires_at),
-        ));
+        let writes = click_writes(click)?;
         self.items().write(writes).await.map_err(|e| match e {
             crate::StoreError::ConditionFailed { .. } => RepoError::Conflict,
             other => RepoError::Store(other),
@@ -41,4 +30,21 @@ impl Repo {
             None => Ok(None),
         }
     }
+}
+
+/// The click's put (if absent, first in the batch) and its counters.
+pub(crate) fn click_writes(click: &Click) -> Result<Vec<Write>, RepoError> {
+    let mut item = Item::new(click_key(&click.id), encode(click)?);
+    item.expires_at = Some(click.expires_at);
+    let mut writes = vec![Write::Put {
+        item,
+        when: Condition::Absent,
+    }];
+    writes.extend(totals_writes(
+        &click.attribution(),
+        click.time.date_naive(),
+        &[(counter::CLICKS.to_string(), Decimal::ONE)],
+        Some(click.expires_at),
+    ));
+    Ok(writes)
 }

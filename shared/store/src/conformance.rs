@@ -36,6 +36,10 @@ macro_rules! conformance_suite {
             leads_are_unique_per_click_and_key,
             lead_queues_follow_the_lead,
             leads_list_newest_first,
+            labels_are_write_once,
+            click_with_new_labels_is_one_batch,
+            reconciliation_runs_share_the_sync_lease,
+            reconciliation_differences_page_in_order,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -571,4 +575,92 @@ pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
 
 pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
     crate::lead_conformance::leads_list_newest_first(store).await
+}
+
+fn labelled_click(id: &str, labels: &affnet_core::clickid::Labels) -> affnet_core::Click {
+    let nonempty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    affnet_core::Click {
+        id: id.into(),
+        offer_id: "01HZX3J4K5M6N7P8Q9R0S1T2V3".into(),
+        integration_id: "01A".into(),
+        message_id: nonempty(&labels.message_id),
+        creative_id: nonempty(&labels.creative_id),
+        subs: Default::default(),
+        time: chrono::Utc::now(),
+        ip: None,
+        user_agent: None,
+        expires_at: chrono::Utc::now().timestamp() + 3600,
+    }
+}
+
+pub async fn labels_are_write_once(store: Arc<dyn ItemStore>) {
+    use affnet_core::clickid::{LabelHandle, Labels};
+    let repo = Repo::new(store);
+    let first = Labels::new("spring-sale", "banner_300x250");
+    let handle = LabelHandle::candidates(&first).next().unwrap();
+    assert_eq!(repo.get_labels(handle).await.unwrap(), None);
+    repo.create_labels(handle, &first).await.unwrap();
+    assert_eq!(repo.get_labels(handle).await.unwrap(), Some(first.clone()));
+    // A handle never changes its pair, whoever asks.
+    let other = Labels::new("другое", "");
+    assert!(matches!(
+        repo.create_labels(handle, &other).await,
+        Err(RepoError::Conflict)
+    ));
+    assert_eq!(repo.get_labels(handle).await.unwrap(), Some(first));
+    let next = LabelHandle::candidates(&other).next().unwrap();
+    assert_eq!(repo.get_labels(next).await.unwrap(), None);
+}
+
+pub async fn click_with_new_labels_is_one_batch(store: Arc<dyn ItemStore>) {
+    use crate::labels::ClickLabelsError;
+    use crate::totals::click_totals_key;
+    use affnet_core::clickid::{LabelHandle, Labels};
+    let repo = Repo::new(store.clone());
+    let labels = Labels::new("m1", "c1");
+    let handle = LabelHandle::candidates(&labels).next().unwrap();
+    repo.record_click_with_labels(&labelled_click("click-1", &labels), handle, &labels)
+        .await
+        .unwrap();
+    assert!(repo.get_click("click-1").await.unwrap().is_some());
+    assert_eq!(repo.get_labels(handle).await.unwrap(), Some(labels.clone()));
+
+    // The handle is taken: nothing of the second click is written, and the caller can tell.
+    let racing = Labels::new("m2", "");
+    let taken = repo
+        .record_click_with_labels(&labelled_click("click-2", &racing), handle, &racing)
+        .await;
+    assert!(
+        matches!(taken, Err(ClickLabelsError::HandleTaken)),
+        "{taken:?}"
+    );
+    assert!(repo.get_click("click-2").await.unwrap().is_none());
+    assert!(
+        store
+            .get(&click_totals_key("click-2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(repo.get_labels(handle).await.unwrap(), Some(labels.clone()));
+
+    // A replayed click is a conflict, and its new labels are not created either.
+    let fresh = Labels::new("m3", "c3");
+    let fresh_handle = LabelHandle::candidates(&fresh).next().unwrap();
+    let replay = repo
+        .record_click_with_labels(&labelled_click("click-1", &fresh), fresh_handle, &fresh)
+        .await;
+    assert!(
+        matches!(replay, Err(ClickLabelsError::Repo(RepoError::Conflict))),
+        "{replay:?}"
+    );
+    assert_eq!(repo.get_labels(fresh_handle).await.unwrap(), None);
+}
+
+pub async fn reconciliation_runs_share_the_sync_lease(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::runs_share_the_sync_lease(store).await;
+}
+
+pub async fn reconciliation_differences_page_in_order(store: Arc<dyn ItemStore>) {
+    crate::conformance_recon::differences_page_in_order(store).await;
 }

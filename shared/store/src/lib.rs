@@ -6,6 +6,8 @@
 pub mod clicks;
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+mod conformance_recon;
 pub mod conversions;
 #[cfg(feature = "testing")]
 pub mod counting;
@@ -14,10 +16,12 @@ pub mod dynamo;
 pub mod faults;
 #[cfg(feature = "testing")]
 pub mod lead_conformance;
+pub mod labels;
 pub mod leads;
 pub mod offers;
 pub mod port;
 pub mod postback_logs;
+pub mod reconcile;
 pub mod repo;
 pub mod reports;
 pub mod sqlite;

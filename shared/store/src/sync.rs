@@ -69,28 +69,15 @@ impl Repo {
         log: &SyncLog,
         ttl: Duration,
     ) -> Result<(SyncLease, SyncLog), RepoError> {
-        // The version starts at the acquisition time (ms), so a run whose lease expired and was
-        // taken over can never match (and release or renew) its successor's lease.
-        let lease = SyncLease {
-            integration_id: log.integration_id.clone(),
-            run_id: log.id.clone(),
-            version: Utc::now().timestamp_millis().max(1) as u64,
-            expires_at: expiry(ttl),
-        };
-        let writes = vec![
-            Write::Put {
-                item: lease_item(&lease, log.started_at)?,
-                when: Condition::Absent,
-            },
-            Write::Put {
-                item: log_item(log, 1)?,
-                when: Condition::Absent,
-            },
-        ];
-        self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })?;
+        let lease = self
+            .begin_leased(
+                &log.integration_id,
+                &log.id,
+                log.started_at,
+                log_item(log, 1)?,
+                ttl,
+            )
+            .await?;
         Ok((
             lease,
             SyncLog {
@@ -108,25 +95,10 @@ impl Repo {
         log: &SyncLog,
         ttl: Duration,
     ) -> Result<(SyncLease, SyncLog), RepoError> {
-        let next = SyncLease {
-            version: lease.version + 1,
-            expires_at: expiry(ttl),
-            ..lease.clone()
-        };
-        let writes = vec![
-            Write::Put {
-                item: lease_item(&next, log.started_at)?,
-                when: Condition::Version(lease.version),
-            },
-            Write::Put {
-                item: log_item(log, log.version + 1)?,
-                when: Condition::Version(log.version),
-            },
-        ];
-        self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })?;
+        let item = log_item(log, log.version + 1)?;
+        let next = self
+            .renew_leased(lease, log.started_at, item, log.version, ttl)
+            .await?;
         Ok((
             next,
             SyncLog {
@@ -143,26 +115,111 @@ impl Repo {
         lease: &SyncLease,
         log: &SyncLog,
     ) -> Result<(SyncLog, bool), RepoError> {
-        let log_write = Write::Put {
-            item: log_item(log, log.version + 1)?,
-            when: Condition::Version(log.version),
+        let held = self
+            .finish_leased(lease, log_item(log, log.version + 1)?, log.version)
+            .await?;
+        let stored = SyncLog {
+            version: log.version + 1,
+            ..log.clone()
+        };
+        Ok((stored, held))
+    }
+
+    /// Takes the integration's one lease (offer syncs and reconciliations share it, so a run of
+    /// either never overlaps another and TUNE's rate limit is shared) and puts the run's
+    /// `record` (version 1, absent), in one transaction.
+    pub(crate) async fn begin_leased(
+        &self,
+        integration_id: &str,
+        run_id: &str,
+        started_at: DateTime<Utc>,
+        record: Item,
+        ttl: Duration,
+    ) -> Result<SyncLease, RepoError> {
+        // The version starts at the acquisition time (ms), so a run whose lease expired and was
+        // taken over can never match (and release or renew) its successor's lease.
+        let lease = SyncLease {
+            integration_id: integration_id.to_string(),
+            run_id: run_id.to_string(),
+            version: Utc::now().timestamp_millis().max(1) as u64,
+            expires_at: expiry(ttl),
+        };
+        let writes = vec![
+            Write::Put {
+                item: lease_item(&lease, started_at)?,
+                when: Condition::Absent,
+            },
+            Write::Put {
+                item: record,
+                when: Condition::Absent,
+            },
+        ];
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })?;
+        Ok(lease)
+    }
+
+    /// Extends the lease and replaces the run's record stored at `record_version`.
+    pub(crate) async fn renew_leased(
+        &self,
+        lease: &SyncLease,
+        started_at: DateTime<Utc>,
+        record: Item,
+        record_version: u64,
+        ttl: Duration,
+    ) -> Result<SyncLease, RepoError> {
+        let next = SyncLease {
+            version: lease.version + 1,
+            expires_at: expiry(ttl),
+            ..lease.clone()
+        };
+        let writes = vec![
+            Write::Put {
+                item: lease_item(&next, started_at)?,
+                when: Condition::Version(lease.version),
+            },
+            Write::Put {
+                item: record,
+                when: Condition::Version(record_version),
+            },
+        ];
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })?;
+        Ok(next)
+    }
+
+    /// Saves the run's final record and releases the lease; `false` when the lease was lost
+    /// meanwhile (the record is saved all the same).
+    pub(crate) async fn finish_leased(
+        &self,
+        lease: &SyncLease,
+        record: Item,
+        record_version: u64,
+    ) -> Result<bool, RepoError> {
+        let record_write = Write::Put {
+            item: record,
+            when: Condition::Version(record_version),
         };
         let release = Write::Delete {
             key: sync_lease_key(&lease.integration_id),
             when: Condition::Version(lease.version),
         };
-        let stored = SyncLog {
-            version: log.version + 1,
-            ..log.clone()
-        };
-        match self.items().write(vec![release, log_write.clone()]).await {
-            Ok(()) => Ok((stored, true)),
+        match self
+            .items()
+            .write(vec![release, record_write.clone()])
+            .await
+        {
+            Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed { index: 0 }) => {
                 self.items()
-                    .write(vec![log_write])
+                    .write(vec![record_write])
                     .await
                     .map_err(RepoError::from)?;
-                Ok((stored, false))
+                Ok(false)
             }
             Err(StoreError::ConditionFailed { .. }) => Err(RepoError::Conflict),
             Err(e) => Err(e.into()),

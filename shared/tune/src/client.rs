@@ -10,6 +10,7 @@ use crate::offers::{
 };
 use crate::params::{Params, SortDir};
 use crate::readonly::check_read_only;
+use crate::reports::{DateRange, Report, ReportPage, parse_report, report_params};
 use crate::transport::Attempt;
 use futures::Stream;
 use serde_json::Value;
@@ -221,6 +222,18 @@ impl TuneClient {
         method: &str,
         params: &Params,
     ) -> Result<Value, TuneError> {
+        self.call_with(target, method, params, true).await
+    }
+
+    /// [`TuneClient::call`]; with `retry_504` false a 504 is returned at once (a report range
+    /// too long for TUNE: the caller splits it instead of asking again).
+    async fn call_with(
+        &self,
+        target: &str,
+        method: &str,
+        params: &Params,
+        retry_504: bool,
+    ) -> Result<Value, TuneError> {
         let url = self.url(target, method, params);
         let retry = &self.inner.retry;
         let mut attempt = 0u32;
@@ -252,7 +265,11 @@ impl TuneClient {
                     );
                     return Ok(data);
                 }
-                Err(err) if err.is_retryable() && attempt < retry.max_retries => {
+                Err(err)
+                    if err.is_retryable()
+                        && attempt < retry.max_retries
+                        && (retry_504 || err != TuneError::ServerError { status: 504 }) =>
+                {
                     let wait = retry.delay(attempt, err.kind() == ErrorKind::RateLimited, jitter());
                     if !self.may_retry_after(wait) {
                         tracing::info!(
@@ -382,6 +399,65 @@ impl TuneClient {
         })
     }
 
+    /// Streams the pages of `report` over `range` (`Report::getConversions`/`getStats` in
+    /// network mode, `Affiliate_Report::...` in affiliate mode), one request per page, one page
+    /// held at a time, rows mapped by `map`. A range of two or more days that TUNE answers with
+    /// a 504 on its first page is split in halves, read in turn (oldest first); a single day
+    /// gets the usual retries. The stream ends after the last page or the first error.
+    pub fn report_pages<T: Send + 'static>(
+        &self,
+        report: Report,
+        range: DateRange,
+        limit: u32,
+        map: fn(&Value) -> T,
+    ) -> impl Stream<Item = Result<ReportPage<T>, TuneError>> + Send + 'static {
+        let client = self.clone();
+        let (target, method) = match (self.inner.mode, report) {
+            (Mode::Network, Report::Conversions) => ("Report", "getConversions"),
+            (Mode::Network, Report::Stats) => ("Report", "getStats"),
+            (Mode::Affiliate, Report::Conversions) => ("Affiliate_Report", "getConversions"),
+            (Mode::Affiliate, Report::Stats) => ("Affiliate_Report", "getStats"),
+        };
+        let start = ReportCursor {
+            pending: vec![range],
+            current: None,
+            splits: 0,
+        };
+        futures::stream::try_unfold(start, move |mut cursor| {
+            let client = client.clone();
+            async move {
+                loop {
+                    let (range, page) = match cursor.current.take() {
+                        Some(current) => current,
+                        None => match cursor.pending.pop() {
+                            Some(range) => (range, 1),
+                            None => return Ok(None),
+                        },
+                    };
+                    let splittable = page == 1 && range.split().is_some();
+                    let params = report_params(report, &range, limit, page);
+                    let data = match client.call_with(target, method, &params, !splittable).await {
+                        Err(TuneError::ServerError { status: 504 }) if splittable => {
+                            let (first, second) = range.split().expect("splittable");
+                            tracing::info!(%range, "tune answered 504 for the range: splitting it");
+                            cursor.pending.push(second);
+                            cursor.pending.push(first);
+                            cursor.splits += 1;
+                            continue;
+                        }
+                        other => other?,
+                    };
+                    let mut parsed = parse_report(data, range, map)?;
+                    parsed.splits = std::mem::take(&mut cursor.splits);
+                    let last =
+                        parsed.rows.is_empty() || page >= parsed.page_count || parsed.page < page;
+                    cursor.current = (!last).then_some((range, page + 1));
+                    return Ok(Some((parsed, cursor)));
+                }
+            }
+        })
+    }
+
     /// `Advertiser::findAll` (fields id, company), all pages, as `id → company`.
     /// Network mode only (affiliates cannot list advertisers).
     pub async fn advertiser_names(&self) -> Result<BTreeMap<String, String>, TuneError> {
@@ -470,6 +546,14 @@ impl TuneClient {
             max_bytes: self.inner.max_response_bytes,
         }
     }
+}
+
+/// Where [`TuneClient::report_pages`] is: ranges still to read (the next on top), the range and
+/// page being read, and the splits since the last page.
+struct ReportCursor {
+    pending: Vec<DateRange>,
+    current: Option<(DateRange, u32)>,
+    splits: u32,
 }
 
 /// A random number in [0, 1) for backoff jitter, from the std hasher's per-instance random keys

@@ -24,6 +24,7 @@ pub mod mock;
 pub mod offers;
 pub mod params;
 pub mod readonly;
+pub mod reports;
 mod transport;
 
 pub use client::{ConnectionInfo, DEFAULT_PAGE_LIMIT, OfferQuery, TuneClient};
@@ -31,3 +32,4 @@ pub use config::{Mode, RetryPolicy, TuneConfig};
 pub use error::{ErrorKind, TuneError};
 pub use offers::{OfferPage, RemoteOffer, SkippedOffer, TrackingLink};
 pub use params::{Operator, Params, SortDir};
+pub use reports::{ConversionRow, DateRange, Report, ReportPage, StatsRow};

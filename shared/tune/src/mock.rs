@@ -20,6 +20,9 @@ use std::time::Duration;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+mod reports;
+pub use reports::{Reports, report_conversion, set_stat};
+
 pub const NETWORK_ID: &str = "demo";
 /// Shaped like a real NetworkToken (`NET` + 27 alphanumerics).
 pub const NETWORK_TOKEN: &str = "NETmock0token0abcdefghijklmno";
@@ -368,11 +371,11 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
-fn query(req: &Request) -> Vec<(String, String)> {
+pub(crate) fn query(req: &Request) -> Vec<(String, String)> {
     req.url.query_pairs().into_owned().collect()
 }
 
-fn get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
@@ -388,14 +391,14 @@ fn echo(q: &[(String, String)]) -> Value {
     Value::Object(m)
 }
 
-fn ok_with_echo(q: &[(String, String)], data: Value) -> ResponseTemplate {
+pub(crate) fn ok_with_echo(q: &[(String, String)], data: Value) -> ResponseTemplate {
     let mut body = fixtures::success(data);
     body["request"] = echo(q);
     ResponseTemplate::new(200).set_body_json(body)
 }
 
 /// Checks `NetworkId` and the key like TUNE: a wrong network id wins over a wrong key.
-fn auth_failure(mode: Mode, q: &[(String, String)]) -> Option<ResponseTemplate> {
+pub(crate) fn auth_failure(mode: Mode, q: &[(String, String)]) -> Option<ResponseTemplate> {
     if get(q, "NetworkId").is_some_and(|id| id != NETWORK_ID) {
         return Some(
             ResponseTemplate::new(200).set_body_json(fixtures::network_id_invalid_error()),

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Which requests never get an answer.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,6 +38,8 @@ struct Inner {
     denied: Mutex<Vec<String>>,
     /// One request at a time into moto (see affnet_store::testing).
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// Requests forwarded, and the time spent waiting for moto.
+    upstream: Mutex<(u64, Duration)>,
 }
 
 #[derive(Clone)]
@@ -58,12 +61,18 @@ impl IamProxy {
             asked: Mutex::default(),
             denied: Mutex::default(),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            upstream: Mutex::default(),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         IamProxy { inner, addr }
+    }
+
+    /// Requests forwarded to moto so far, and the time spent waiting for moto's answers.
+    pub fn upstream(&self) -> (u64, Duration) {
+        *self.inner.upstream.lock().unwrap()
     }
 
     pub fn url(&self) -> String {
@@ -151,6 +160,7 @@ async fn forward(
             request = request.header(name, value);
         }
     }
+    let sent = Instant::now();
     let answer = match request.send().await {
         Ok(answer) => answer,
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("moto: {e}")).into_response(),
@@ -163,6 +173,10 @@ async fn forward(
         }
     }
     let bytes = answer.bytes().await.unwrap_or_default();
+    let mut upstream = inner.upstream.lock().unwrap();
+    upstream.0 += 1;
+    upstream.1 += sent.elapsed();
+    drop(upstream);
     (status, out, bytes).into_response()
 }
 

@@ -8,10 +8,10 @@ pub mod events;
 pub mod iam_proxy;
 pub mod runtime_api;
 
-use events::HttpResponse;
+use events::{Body, HttpResponse};
 use iam_proxy::IamProxy;
 use runtime_api::{InitFailure, Outcome, RuntimeApi};
-use serde_json::Value;
+use serde_json::{Value, json};
 use serde_yaml_ng::Value as Yaml;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -132,6 +132,8 @@ pub struct Function {
     pub dynamodb: IamProxy,
     child: std::process::Child,
     pub log: PathBuf,
+    /// When the process was spawned.
+    pub started: Instant,
 }
 
 impl Function {
@@ -186,6 +188,7 @@ impl Function {
                 None => command.env_remove(key),
             };
         }
+        let started = Instant::now();
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
@@ -195,7 +198,21 @@ impl Function {
             dynamodb,
             child,
             log,
+            started,
         }
+    }
+
+    /// How long the process took from spawn to its first poll for an invocation (its init),
+    /// waiting up to `timeout`.
+    pub async fn init_time(&self, timeout: Duration) -> Option<Duration> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(polled) = self.runtime.first_poll() {
+                return Some(polled - self.started);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        None
     }
 
     /// The function's output so far (JSON log lines).
@@ -260,4 +277,58 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+pub struct Seeded {
+    pub integration: String,
+    pub token: String,
+    pub offer: String,
+}
+
+/// A TUNE integration and an offer, created through the api function.
+pub async fn seed(api: &Function) -> Seeded {
+    let (created, _) = api
+        .http(events::http(
+            "POST",
+            "/integrations",
+            "/integrations",
+            "",
+            Body::Json(json!({
+                "network": "tune", "name": "TUNE main",
+                "credentials": {"api_key": "NETxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
+                "settings": {"network_id": "demo"}
+            })),
+        ))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let integration = created.json["id"].as_str().unwrap().to_string();
+    let token = created.json["postback_token"].as_str().unwrap().to_string();
+    let (offer, _) = api
+        .http(events::http(
+            "POST",
+            "/offers",
+            "/offers",
+            "",
+            Body::Json(json!({
+                "integration_id": integration, "name": "Keto Diet", "payout": "15.00",
+                "currency": "USD",
+                "tracking_url": "https://demo.go2cloud.org/aff_c?offer_id=26&aff_click_id={click_id}"
+            })),
+        ))
+        .await;
+    assert_eq!(offer.status, 201, "{}", offer.body);
+    Seeded {
+        integration,
+        token,
+        offer: offer.json["id"].as_str().unwrap().to_string(),
+    }
+}
+
+/// The click ID in a redirect's `Location`.
+pub fn click_id_of(location: &str) -> String {
+    let url = reqwest::Url::parse(location).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "aff_click_id")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no aff_click_id in {location}"))
 }

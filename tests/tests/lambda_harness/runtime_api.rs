@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot};
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -51,6 +51,8 @@ struct Inner {
     init_failure: Mutex<Option<InitFailure>>,
     init_failed: Notify,
     next_id: Mutex<u64>,
+    /// When the function first asked for an invocation: its init is over.
+    first_poll: Mutex<Option<Instant>>,
 }
 
 #[derive(Clone)]
@@ -105,6 +107,11 @@ impl RuntimeApi {
         tokio::time::timeout(timeout, answer).await.ok()?.ok()
     }
 
+    /// When the function first polled `/invocation/next` (the end of its init), if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self.inner.first_poll.lock().unwrap()
+    }
+
     /// Waits up to `timeout` for an init failure report.
     pub async fn init_failure(&self, timeout: Duration) -> Option<InitFailure> {
         let wait = async {
@@ -122,6 +129,11 @@ impl RuntimeApi {
 
 /// `GET /invocation/next`: long-polls until the test queues an event.
 async fn next(State(inner): State<Arc<Inner>>) -> Response {
+    inner
+        .first_poll
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
     let pending = loop {
         let notified = inner.queued.notified();
         if let Some(pending) = inner.queue.lock().unwrap().pop_front() {

@@ -36,11 +36,13 @@ struct Args {
     seconds: u64,
     threads: usize,
     url: Option<String>,
+    /// Start the server with request logging on (`RUST_LOG=info`, lines to a file), as deployed.
+    log: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: load clicks|postbacks [--connections N] [--seconds S] [--threads T] [--url URL]"
+        "usage: load clicks|postbacks [--connections N] [--seconds S] [--threads T] [--url URL] [--log]"
     );
     std::process::exit(2)
 }
@@ -58,8 +60,13 @@ fn parse_args() -> Args {
         seconds: 10,
         threads: 1,
         url: None,
+        log: false,
     };
     while let Some(flag) = args.next() {
+        if flag == "--log" {
+            parsed.log = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage());
         let number = || value.parse().unwrap_or_else(|_| usage());
         match flag.as_str() {
@@ -79,7 +86,7 @@ fn main() {
     let base = match &args.url {
         Some(url) => url.clone(),
         None => {
-            let started = server::Server::start();
+            let started = server::Server::start(args.log);
             let url = started.url.clone();
             server = Some(started);
             url

@@ -19,8 +19,9 @@ fn workspace_root() -> PathBuf {
 }
 
 impl Server {
-    /// Builds (`cargo build --release -p affnet-local`) and starts the server.
-    pub fn start() -> Server {
+    /// Builds (`cargo build --release -p affnet-local`) and starts the server; with `log`, at
+    /// `RUST_LOG=info` (a line per request, written to a file in its data directory).
+    pub fn start(log: bool) -> Server {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
@@ -51,12 +52,17 @@ impl Server {
             .expect("a free port")
             .port();
         let data = tempfile::tempdir().expect("temp data dir");
+        let stdout = match log {
+            true => Stdio::from(std::fs::File::create(data.path().join("server.log")).unwrap()),
+            false => Stdio::inherit(),
+        };
         let child = Command::new(target.join("release").join("affnet-local"))
             .env("AFFNET_LISTEN", format!("127.0.0.1:{port}"))
             .env("AFFNET_DATA_DIR", data.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log { "info" } else { "warn" })
             .env_remove("AFFNET_ADMIN_TOKEN")
             .stdin(Stdio::null())
+            .stdout(stdout)
             .spawn()
             .expect("start affnet-local");
         let deadline = Instant::now() + Duration::from_secs(30);

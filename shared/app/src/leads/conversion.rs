@@ -5,7 +5,7 @@
 use crate::retry;
 use crate::state::AppState;
 use affnet_core::clickid::ClickClaims;
-use affnet_core::conversion::Applied;
+use affnet_core::conversion::{Applied, HistorySource};
 use affnet_core::lead::Lead;
 use affnet_core::postback::{ClickCheck, Decision, IdentitySource, StatusSource, lead_identity};
 use affnet_core::{Conversion, Integration, Network, Status};
@@ -77,7 +77,7 @@ pub async fn open_conversion(
     d.transaction_id = lead.network_order_id.clone();
     let mut conversion = Conversion::create(&integration.id, &integration.network, &d, None, now);
     if let Some(entry) = conversion.history.last_mut() {
-        entry.source = Some("lead".into());
+        entry.source = HistorySource::Lead;
     }
     match state
         .repo
@@ -123,7 +123,7 @@ pub async fn apply_loaded(
             Applied::Unchanged(_) | Applied::Attributed(_) => return Ok(None),
         };
         if let Some(entry) = next.history.last_mut() {
-            entry.source = Some("api".into());
+            entry.source = HistorySource::Api;
         }
         let stored = state
             .repo

@@ -81,7 +81,7 @@ pub async fn run_retries(state: &AppState, now: DateTime<Utc>) -> Result<RetryRu
                 continue;
             }
         };
-        let claims = attribution::verify_click_id(state, &lead.click_id)?;
+        let claims = attribution::attributed(state, &lead.click_id).await?;
         let target = Target {
             integration: &integration,
             network,

@@ -152,13 +152,14 @@ fn new_lead(
     integration: &Integration,
     now: chrono::DateTime<Utc>,
 ) -> Lead {
+    let labels = attribution::labels_of(claims);
     Lead {
         id: format!("ld_{}", affnet_core::ids::new_id()),
         integration_id: integration.id.clone(),
         network: integration.network.clone(),
         offer_id: claims.offer_id.to_string(),
-        message_id: claims.message_id.clone(),
-        creative_id: claims.creative_id.clone(),
+        message_id: labels.message_id,
+        creative_id: labels.creative_id,
         click_id: input.click_id,
         status: LeadStatus::Queued,
         contact: Some(Contact {
@@ -226,10 +227,11 @@ pub async fn accept(
     input: LeadInput,
     key: Option<String>,
 ) -> Result<Accepted, ApiError> {
-    let claims = attribution::verify_click_id(state, &input.click_id)?;
+    let mut claims = attribution::verify_click_id(state, &input.click_id)?;
     if let Some(lead) = earlier(state, key.as_deref(), &input.click_id).await? {
         return Ok(Accepted::Repeated(lead));
     }
+    attribution::resolve_labels(state, &mut claims).await?;
     let (offer, integration, network, api) = target_of(state, &claims.offer_id.to_string()).await?;
     let lead = new_lead(input, &claims, &integration, Utc::now());
     match state.repo.create_lead(&lead, key.as_deref()).await {

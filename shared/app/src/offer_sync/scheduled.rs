@@ -26,7 +26,10 @@ pub async fn run_scheduled(
         return Ok(None);
     };
     if wanted(&integration).is_none() {
-        crate::schedule::forget(state, integration_id).await;
+        // Only the sync schedule: a reconciliation schedule has its own setting.
+        if let Err(e) = state.scheduler().remove(integration_id).await {
+            tracing::warn!(integration = integration_id, error = %e, "sync schedule not removed yet");
+        }
         let reason = if integration.active {
             "automatic sync is disabled for this integration; its schedule was removed"
         } else {

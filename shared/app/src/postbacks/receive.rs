@@ -193,10 +193,14 @@ async fn accept(
             return Answer::Unavailable;
         }
     };
-    let decision = match interpret(network, &integration.id, &params, &state.config.click_key) {
+    let mut decision = match interpret(network, &integration.id, &params, &state.config.click_key) {
         Ok(d) => d,
         Err(e) => return Answer::Rejected(e.into()),
     };
+    if let Err(e) = crate::click_labels::resolve_decision(state, &mut decision).await {
+        tracing::error!(integration = %integration.id, error = %e, "postback: reading click labels failed");
+        return Answer::Unavailable;
+    }
     match record::record(state, integration, &decision, log, now).await {
         Ok(recorded) => Answer::Accepted(Box::new(recorded)),
         Err(e) => {

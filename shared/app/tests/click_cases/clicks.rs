@@ -1,7 +1,7 @@
 //! `GET /c/{offer_id}`: redirect, stored click, counters, refusals.
 
 use super::{Env, TRACKING_PREFIX};
-use affnet_core::clickid::ClickId;
+use affnet_core::clickid::{ClickId, Labels};
 use affnet_store::ItemStore;
 use affnet_store::totals::{Dimension, click_totals_key, totals_key};
 use axum::http::StatusCode;
@@ -31,19 +31,90 @@ pub async fn redirects_with_a_signed_click_id(store: Arc<dyn ItemStore>) {
     assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
     let claims = ClickId::verify(&env.state.config.click_key, &id).expect("verifies");
     assert_eq!(claims.offer_id.to_string(), offer);
-    assert_eq!(claims.message_id, "spring-sale");
-    assert_eq!(claims.creative_id, "banner_300x250");
     assert!((before..=before + 2).contains(&claims.time));
+    // The ID carries a handle of message and creative, stored with the click.
+    let handle = claims.unresolved().expect("a handle");
+    assert_eq!(
+        env.state.repo.get_labels(handle).await.unwrap(),
+        Some(Labels::new("spring-sale", "banner_300x250"))
+    );
 
-    // Without msg/cr the ID carries empty ones; two clicks never share an ID.
+    // Without msg/cr the ID carries none; two clicks never share an ID.
     let a = env.click(&offer, "").await;
     let b = env.click(&offer, "").await;
     assert_ne!(a, b);
     let claims = ClickId::verify(&env.state.config.click_key, &a).unwrap();
+    assert_eq!(claims.labels(), Some(&Labels::default()));
+}
+
+/// Every click ID is 64 characters of `[A-Za-z0-9_-]`, whatever `msg` and `cr` (it must come
+/// back whole from a capped sub-ID field); clicks of one pair share its handle.
+pub async fn click_ids_are_64_characters_whatever_the_labels(store: Arc<dyn ItemStore>) {
+    let env = Env::new(store).await;
+    let offer = env.offer("Keto").await;
+    let full = "x".repeat(32);
+    let mut handles = Vec::new();
+    for query in [
+        String::new(),
+        "msg=a".into(),
+        "cr=-_-".into(),
+        format!("msg={full}&cr={}", "Y".repeat(32)),
+        format!("msg={full}&cr={full}"),
+        format!("msg={full}&cr={full}"),
+    ] {
+        let id = env.click(&offer, &query).await;
+        assert_eq!(id.len(), 64, "{query}: {id}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+            "{id}"
+        );
+        let claims = ClickId::verify(&env.state.config.click_key, &id).unwrap();
+        handles.push(claims.unresolved());
+    }
+    assert_eq!(handles[0], None);
+    assert_eq!(handles[4], handles[5]);
+    assert_ne!(handles[3], handles[4]);
+}
+
+/// A cached pair costs the click its usual offer read and one batch; a pair this process has
+/// not seen costs one more read, and its handle is created in the click's own batch.
+pub async fn a_new_pair_costs_one_read_and_no_extra_write(store: Arc<dyn ItemStore>) {
+    let env = Env::new(store).await;
+    let offer = env.offer("Keto").await;
+    let cost = |query: &'static str| {
+        let env = &env;
+        let offer = &offer;
+        async move {
+            env.counting.reset();
+            env.click(offer, query).await;
+            let labels_written = env.counting.written_of("LABELS");
+            (env.counting.reads(), env.counting.batches(), labels_written)
+        }
+    };
     assert_eq!(
-        (claims.message_id.as_str(), claims.creative_id.as_str()),
-        ("", "")
+        cost("").await,
+        (1, 1, 0),
+        "no labels: offer read, click batch"
     );
+    assert_eq!(
+        cost("msg=m1&cr=c1").await,
+        (2, 1, 1),
+        "new pair: + its handle read"
+    );
+    assert_eq!(cost("msg=m1&cr=c1").await, (1, 1, 0), "cached pair");
+    // A second process (cold cache) finds the stored handle with one read and writes no labels.
+    let other = affnet_app::AppState::new(env.counting.clone(), env.state.config.as_ref().clone());
+    let labels = Labels::new("m1", "c1");
+    env.counting.reset();
+    let first = affnet_app::click_labels::assign(&other, &labels)
+        .await
+        .unwrap();
+    let again = affnet_app::click_labels::assign(&env.state, &labels)
+        .await
+        .unwrap();
+    assert_eq!((first, env.counting.reads()), (again, 1));
+    assert!(!first.create);
 }
 
 pub async fn stores_the_click_with_its_expiry(store: Arc<dyn ItemStore>) {

@@ -27,6 +27,8 @@ macro_rules! click_suite {
     ($factory:expr) => {
         $crate::click_suite!(@cases $factory;
             clicks::redirects_with_a_signed_click_id,
+            clicks::click_ids_are_64_characters_whatever_the_labels,
+            clicks::a_new_pair_costs_one_read_and_no_extra_write,
             clicks::stores_the_click_with_its_expiry,
             clicks::honours_the_configured_ttl,
             clicks::counts_clicks_per_dimension,

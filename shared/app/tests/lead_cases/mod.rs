@@ -7,7 +7,7 @@
 use crate::pb_support::{Pb, nonzero};
 use affnet_app::leads::{self, Accepted, jobs};
 use affnet_core::Integration;
-use affnet_core::clickid::ClickId;
+use affnet_core::clickid::{ClickId, Labels};
 use affnet_core::lead::{LeadInput, LeadStatus};
 use affnet_core::offer::Offer;
 use affnet_store::ItemStore;
@@ -111,13 +111,18 @@ impl Env {
         }
     }
 
-    pub fn click(&self) -> String {
+    /// A fresh click ID on the offer from message `msg` and creative `cr`, whose labels are
+    /// stored as the click route stores them.
+    pub async fn click(&self) -> String {
         let random: [u8; 8] = rand8();
+        let labels = Labels::new("msg", "cr");
+        let handle = affnet_app::click_labels::register(&self.pb.state, &labels)
+            .await
+            .expect("labels stored");
         ClickId::mint(
             &self.pb.state.config.click_key,
             &self.offer.id,
-            "msg",
-            "cr",
+            handle,
             Utc::now().timestamp() as u64,
             random,
         )
@@ -218,7 +223,7 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
         None,
     )
     .await;
-    let click = env.click();
+    let click = env.click().await;
     let first = env.post_lead(&env.body(&click), None).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     assert_eq!(first.json["status"], "sent");
@@ -305,7 +310,7 @@ pub async fn a_timeout_queues_the_lead_and_the_retry_job_sends_it(store: Arc<dyn
         None,
     )
     .await;
-    let click = env.click();
+    let click = env.click().await;
     let first = env.post_lead(&env.body(&click), Some("form-1")).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
     assert_eq!(first.json["status"], "queued");
@@ -348,7 +353,7 @@ pub async fn a_crash_between_storing_and_sending_leaves_it_queued(store: Arc<dyn
         None,
     )
     .await;
-    let click = env.click();
+    let click = env.click().await;
     // What POST /leads does before sending; then the process "dies".
     let input = LeadInput::parse(&env.body(&click)).unwrap();
     let Accepted::New(lead, _) = leads::accept(&env.pb.state, input, None).await.unwrap() else {
@@ -380,7 +385,7 @@ pub async fn a_duplicate_answer_to_a_resend_means_sent(store: Arc<dyn ItemStore>
         None,
     )
     .await;
-    let first = env.post_lead(&env.body(&env.click()), None).await;
+    let first = env.post_lead(&env.body(&env.click().await), None).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
     let run = jobs::run_retries(&env.pb.state, Utc::now() + chrono::Duration::hours(1))
         .await
@@ -411,11 +416,11 @@ pub async fn refusals_are_final_with_the_network_text(store: Arc<dyn ItemStore>)
         None,
     )
     .await;
-    let rejected = env.post_lead(&env.body(&env.click()), None).await;
+    let rejected = env.post_lead(&env.body(&env.click().await), None).await;
     assert_eq!(rejected.status, StatusCode::CREATED, "{}", rejected.text);
     assert_eq!(rejected.json["status"], "rejected");
     assert_eq!(rejected.json["error"]["message"], "invalid phone for PL");
-    let trash = env.post_lead(&env.body(&env.click()), None).await;
+    let trash = env.post_lead(&env.body(&env.click().await), None).await;
     assert_eq!(trash.json["status"], "trash");
     assert_eq!(trash.json["error"]["kind"], "duplicate");
     let list = env.pb.get("/leads?status=rejected").await;
@@ -435,7 +440,7 @@ pub async fn refusals_are_final_with_the_network_text(store: Arc<dyn ItemStore>)
 
 pub async fn bad_input_stores_and_sends_nothing(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    let click = env.click();
+    let click = env.click().await;
     let with = |k: &str, v: Value| {
         let mut b = env.body(&click);
         b[k] = v;
@@ -501,7 +506,7 @@ pub async fn bad_input_stores_and_sends_nothing(store: Arc<dyn ItemStore>) {
         json!({"zcpa": "1"}),
     )
     .await;
-    let r = zcpa.post_lead(&zcpa.body(&zcpa.click()), None).await;
+    let r = zcpa.post_lead(&zcpa.body(&zcpa.click().await), None).await;
     assert_eq!(
         (r.status, r.json["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("no_lead_api")),
@@ -521,7 +526,7 @@ pub async fn personal_data_is_erased_and_the_rest_stays(store: Arc<dyn ItemStore
         None,
     )
     .await;
-    let sent = env.post_lead(&env.body(&env.click()), None).await;
+    let sent = env.post_lead(&env.body(&env.click().await), None).await;
     let id = sent.json["lead_id"].as_str().unwrap().to_string();
     assert_eq!(env.lead(&id).await["contact"]["name"], "Zofia Nowak");
     let erased = jobs::erase_contacts(&env.pb.state, Utc::now())

@@ -6,7 +6,7 @@
 use crate::support::{Reply, call, send};
 use affnet_app::{AppState, Config, router};
 use affnet_core::Integration;
-use affnet_core::clickid::ClickId;
+use affnet_core::clickid::{ClickId, Labels, v1};
 use affnet_store::counting::CountingStore;
 use affnet_store::faults::FaultyStore;
 use affnet_store::totals::{Dimension, totals_key};
@@ -180,22 +180,36 @@ pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// A fresh click ID of ours on [`OFFER`].
-pub fn click(state: &AppState) -> String {
-    let random: [u8; 8] = affnet_core::ids::random_hex(4)
-        .bytes()
-        .collect::<Vec<_>>()
-        .try_into()
-        .unwrap();
+/// A fresh click ID of ours on [`OFFER`] from [`MESSAGE`] and [`CREATIVE`], whose labels are
+/// stored (and cached in `state`) as a click would have stored them.
+pub async fn click(state: &AppState) -> String {
+    let labels = Labels::new(MESSAGE, CREATIVE);
+    let handle = affnet_app::click_labels::register(state, &labels)
+        .await
+        .expect("labels stored");
     ClickId::mint(
         &state.config.click_key,
         OFFER,
-        MESSAGE,
-        CREATIVE,
+        handle,
         Utc::now().timestamp() as u64,
-        random,
+        random8(),
     )
     .unwrap()
+}
+
+/// A click ID as format 1 minted them before format 2: message and creative inside it.
+pub fn click_v1(state: &AppState) -> String {
+    let labels = Labels::new(MESSAGE, CREATIVE);
+    let time = Utc::now().timestamp() as u64;
+    v1::mint(&state.config.click_key, OFFER, &labels, time, random8()).unwrap()
+}
+
+fn random8() -> [u8; 8] {
+    affnet_core::ids::random_hex(4)
+        .bytes()
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
 }
 
 pub fn dec(s: &str) -> Decimal {

@@ -1,6 +1,10 @@
 //! Concurrency and fault cases, written once and run on every store: each test file calls
 //! [`postback_suite!`] with an async expression giving a fresh `Arc<dyn ItemStore>`.
 
+mod click_formats;
+
+pub use click_formats::every_click_id_format_attributes;
+
 use crate::pb_support::{Pb, click, nonzero};
 use affnet_core::Integration;
 use affnet_store::ItemStore;
@@ -19,6 +23,7 @@ macro_rules! postback_suite {
             failed_writes_answer_5xx_and_the_retry_succeeds,
             failed_change_leaves_the_conversion_as_it_was,
             a_lost_reply_is_neither_doubled_nor_lost_on_retry,
+            every_click_id_format_attributes,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -99,7 +104,7 @@ async fn assert_consistent(pb: &Pb, conversion: &Value) {
 pub async fn concurrent_deliveries_record_once(store: Arc<dyn ItemStore>) {
     let pb = Pb::new(store);
     let i = pb.integration("everad", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let tail = format!("oid={click}&status=approved&pay=12.50&cc=USD");
     let replies = storm(&pb, vec![uri(&i, &tail); 200]).await;
     let mut outcomes = BTreeMap::<String, usize>::new();
@@ -134,7 +139,7 @@ pub async fn interleaved_status_changes_settle_consistently(store: Arc<dyn ItemS
     let pb = Pb::new(store);
     let i = pb.integration("everad", json!({})).await;
     for round in 0..3u64 {
-        let click = click(&pb.state);
+        let click = click(&pb.state).await;
         let mut uris = Vec::new();
         for _ in 0..8 {
             for tail in [
@@ -185,7 +190,7 @@ pub async fn interleaved_status_changes_settle_consistently(store: Arc<dyn ItemS
 pub async fn failed_writes_answer_5xx_and_the_retry_succeeds(store: Arc<dyn ItemStore>) {
     let pb = Pb::new(store);
     let i = pb.integration("everad", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let native = format!(
         "/postback/{}?token={}&oid={click}&status=approved&pay=5&cc=USD",
         i.id, i.postback_token
@@ -246,7 +251,7 @@ pub async fn failed_writes_answer_5xx_and_the_retry_succeeds(store: Arc<dyn Item
 pub async fn failed_change_leaves_the_conversion_as_it_was(store: Arc<dyn ItemStore>) {
     let pb = Pb::new(store);
     let i = pb.integration("everad", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let r = pb
         .altercpa(&i, &format!("oid={click}&status=pending&pay=5&cc=USD"))
         .await;
@@ -272,7 +277,7 @@ pub async fn failed_change_leaves_the_conversion_as_it_was(store: Arc<dyn ItemSt
 pub async fn a_lost_reply_is_neither_doubled_nor_lost_on_retry(store: Arc<dyn ItemStore>) {
     let pb = Pb::new(store);
     let i = pb.integration("everad", json!({})).await;
-    let click = click(&pb.state);
+    let click = click(&pb.state).await;
     let pending = format!("oid={click}&eid=LR-1&status=pending&pay=5&cc=USD");
     pb.faults.lose_replies(1);
     let r = pb.altercpa(&i, &pending).await;

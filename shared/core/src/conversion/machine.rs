@@ -69,6 +69,18 @@ pub enum ChangeKind {
     Payout,
 }
 
+/// What made a change: a network's postback, a reconciliation run that read the network's
+/// own reports, a lead sent to the network, or a status loaded from the network's lead API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistorySource {
+    #[default]
+    Postback,
+    Reconciliation,
+    Lead,
+    Api,
+}
+
 /// One line of a conversion's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -82,10 +94,9 @@ pub struct HistoryEntry {
     pub raw_status: String,
     pub kind: ChangeKind,
     pub at: DateTime<Utc>,
-    /// Where the change came from when not a postback: `lead` (a lead sent to the network),
-    /// `api` (a status loaded from the network's API). Absent for postbacks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    /// Entries stored before sources were recorded came from postbacks.
+    #[serde(default)]
+    pub source: HistorySource,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +151,7 @@ pub fn decide(current: Option<Current<'_>>, incoming: Incoming<'_>, at: DateTime
         raw_status: incoming.raw_status.to_owned(),
         kind,
         at,
-        source: None,
+        source: HistorySource::Postback,
     };
     let Some(current) = current else {
         return Outcome::Create(entry(None, None, None, ChangeKind::Created));

@@ -200,8 +200,10 @@ impl Conversion {
         self.unmatched_reason = None;
         self.click_id = click_id.map(str::to_string);
         self.offer_id = Some(claims.offer_id.to_string());
-        self.message_id = nonempty(&claims.message_id);
-        self.creative_id = nonempty(&claims.creative_id);
+        // A handle that could not be resolved counts for the offer and the click only.
+        let labels = claims.labels();
+        self.message_id = labels.and_then(|l| nonempty(&l.message_id));
+        self.creative_id = labels.and_then(|l| nonempty(&l.creative_id));
         self.click_time = i64::try_from(claims.time)
             .ok()
             .and_then(|t| DateTime::from_timestamp(t, 0));
