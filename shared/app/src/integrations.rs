@@ -22,8 +22,15 @@ pub async fn list_networks(State(state): State<AppState>) -> impl IntoResponse {
             if network.kind == affnet_core::NetworkKind::Cpa {
                 let api = affnet_networks::capabilities(&network.slug);
                 v["api"] = json!(api);
+                if let Some(why) = affnet_networks::why_no_send(&network.slug) {
+                    v["api"]["no_send"] = json!(why);
+                }
                 if !api.send && !api.statuses {
-                    v["api"]["note"] = json!("postbacks only");
+                    let note = match network.postbacks.is_empty() {
+                        false => "postbacks only",
+                        true => "no public API and no postbacks: nothing to send or receive",
+                    };
+                    v["api"]["note"] = json!(note);
                 }
             }
             v

@@ -398,7 +398,7 @@ pub fn cpa_settings() -> &'static [FieldSpec] {
         };
         let mut api_url = field(
             "api_url",
-            FieldKind::String,
+            FieldKind::BaseUrl,
             "Replaces the network's documented API base (scheme, host, optional port and path prefix), for a network that moved domains: https://api.example.net/v2.",
         );
         api_url.max_len = Some(300);
@@ -428,11 +428,13 @@ fn merge_settings(
         crate::catalogue::NetworkKind::Cpa => cpa_settings(),
         crate::catalogue::NetworkKind::Tune => &[],
     };
+    // A network's own spec of a CPA setting replaces it (Traffury requires `api_url`).
+    let own = |key: &str| network.settings.iter().any(|s| s.key == key);
     let specs: Vec<&FieldSpec> = network
         .settings
         .iter()
         .chain(common_settings())
-        .chain(cpa)
+        .chain(cpa.iter().filter(|s| !own(&s.key)))
         .collect();
     merge_object(&specs, current, patch, "settings")
 }
@@ -533,6 +535,26 @@ fn validate_value(
                 ));
             }
             Ok(Value::from(n))
+        }
+        FieldKind::BaseUrl => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| InputError::wrong_type(field, "a URL"))?
+                .trim();
+            match (s.is_empty(), spec.required) {
+                (true, false) => return Ok(Value::String(String::new())),
+                (true, true) => return Err(InputError::missing(field)),
+                _ => {}
+            }
+            if s.chars().count() > spec.max_len.unwrap_or(300) {
+                return Err(InputError::out_of_range(
+                    field,
+                    format!("`{field}` is too long"),
+                ));
+            }
+            crate::base_url::parse_base_url(s)
+                .map_err(|why| InputError::invalid(field, format!("`{field}` `{s}`: {why}")))?;
+            Ok(Value::String(s.to_string()))
         }
         FieldKind::CidrList => {
             let list = value

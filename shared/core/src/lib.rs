@@ -1,5 +1,6 @@
 //! affnet's domain: pure types and rules, no I/O and no async.
 
+pub mod base_url;
 pub mod catalogue;
 pub mod click;
 pub mod clickid;

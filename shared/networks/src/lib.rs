@@ -63,6 +63,21 @@ pub fn capabilities(slug: &str) -> Capabilities {
     }
 }
 
+/// Why leads cannot be sent to the network `slug` (`None` when they can): the reference's own
+/// words where it shows an API without a lead call, else its grade.
+pub fn why_no_send(slug: &str) -> Option<String> {
+    match spec::of(slug) {
+        Some(api) if api.send.is_some() => None,
+        Some(api) => Some(api.no_send.clone().unwrap_or_else(|| {
+            format!(
+                "no lead call of it is public (the reference's grade: {})",
+                api.grade.as_str()
+            )
+        })),
+        None => Some("nothing about its API is public".into()),
+    }
+}
+
 /// The offer parameters sending a lead to `api` needs.
 pub fn params_needed(api: &NetworkApi) -> Vec<String> {
     let mut needed = api.send.as_ref().map_or_else(Vec::new, |call| {

@@ -60,18 +60,7 @@ pub fn base_url(api: &NetworkApi, call: &Call, account: &Account<'_>) -> Result<
         }
     };
     let bad = |why: &str| ConfigError(format!("settings.api_url `{raw}`: {why}"));
-    let url = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("only http and https are supported"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("user info is not allowed"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(
-            "no query or fragment: give scheme, host, port and path only",
-        ));
-    }
+    let url = affnet_core::base_url::parse_base_url(raw).map_err(|why| bad(&why))?;
     let ip = match url.host() {
         None => return Err(bad("a host is required")),
         Some(Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),

@@ -86,6 +86,10 @@ pub struct NetworkApi {
     /// Where the facts come from (the reference's source keys).
     #[serde(default)]
     pub sources: String,
+    /// Why no lead can be sent, for a network whose public material shows an API but no lead
+    /// call affnet could make (MarketCall, OmniCPA).
+    #[serde(default)]
+    pub no_send: Option<String>,
     #[serde(default)]
     pub send: Option<Call>,
     #[serde(default)]

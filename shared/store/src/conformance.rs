@@ -36,6 +36,7 @@ macro_rules! conformance_suite {
             leads_are_unique_per_click_and_key,
             lead_queues_follow_the_lead,
             leads_list_newest_first,
+            conversion_names_are_checked_in_the_create,
             labels_are_write_once,
             click_with_new_labels_is_one_batch,
             reconciliation_runs_share_the_sync_lease,
@@ -575,6 +576,10 @@ pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
 
 pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
     crate::lead_conformance::leads_list_newest_first(store).await
+}
+
+pub async fn conversion_names_are_checked_in_the_create(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::conversion_names_are_checked_in_the_create(store).await
 }
 
 fn labelled_click(id: &str, labels: &affnet_core::clickid::Labels) -> affnet_core::Click {

@@ -231,3 +231,82 @@ pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
     let (page, _) = repo.list_leads(from, to, |_| true, 10, None).await.unwrap();
     assert_eq!(ids(&page), ["ld_3", "ld_2", "ld_1"]);
 }
+
+/// A create checks the order's other names in its batch: refused (and nothing written, not
+/// even totals) while one is taken; an alias it makes leads to it and is itself a taken name.
+pub async fn conversion_names_are_checked_in_the_create(store: Arc<dyn ItemStore>) {
+    use crate::conversions::{ConversionWrite, OtherNames};
+    use crate::totals::{Dimension, totals_key};
+    use affnet_core::Conversion;
+    use affnet_core::catalogue::Catalogue;
+    use affnet_core::clickid::ClickKey;
+    let repo = Repo::new(store.clone());
+    let network = Catalogue::embedded().network("webvork").unwrap();
+    let key = ClickKey::new(&[7u8; 32]).unwrap();
+    let now = Utc::now();
+    let integration = format!("INT-{}", affnet_core::ids::new_id());
+    let conversion = |eid: &str| {
+        let params = [("eid", eid), ("status", "new")];
+        let d = affnet_core::postback::interpret(network, &integration, &params, &key).unwrap();
+        Conversion::create(&integration, "webvork", &d, None, now)
+    };
+    let with = |names| ConversionWrite {
+        postback_log: None,
+        click_ttl_secs: 3_600,
+        names,
+    };
+    let day = totals_key(Dimension::Day, now.date_naive(), None);
+    let counted = || async {
+        let item = store.get(&day).await.unwrap();
+        item.and_then(|i| i.counters.get("conversions").copied())
+            .unwrap_or_default()
+    };
+    let (lead, order, other) = (conversion("L-1"), conversion("T-1"), conversion("T-2"));
+    let lead_aliases = [order.id.as_str(), "lead:cv_click"];
+    let names = OtherNames {
+        aliases: &lead_aliases,
+        ..OtherNames::default()
+    };
+    repo.create_conversion(&lead, with(names)).await.unwrap();
+    for alias in lead_aliases {
+        let found = repo.conversion_alias(alias).await.unwrap();
+        assert_eq!(found.as_deref(), Some(lead.id.as_str()), "{alias}");
+    }
+    assert_eq!(repo.conversion_alias(&lead.id).await.unwrap(), None);
+    let before = counted().await;
+
+    // The alias is taken: the order's own create is refused, and writes nothing.
+    let own = [order.id.as_str()];
+    let refused = OtherNames {
+        aliases_absent: &own,
+        ..OtherNames::default()
+    };
+    let r = repo.create_conversion(&order, with(refused)).await;
+    assert!(matches!(r, Err(RepoError::Conflict)), "{r:?}");
+    assert_eq!(repo.get_conversion(&order.id).await.unwrap(), None);
+    // A conversion that exists is a taken name too.
+    let existing = [lead.id.as_str()];
+    let refused = OtherNames {
+        conversions_absent: &existing,
+        ..OtherNames::default()
+    };
+    let r = repo.create_conversion(&other, with(refused)).await;
+    assert!(matches!(r, Err(RepoError::Conflict)), "{r:?}");
+    // So is an alias made before.
+    let r = repo.create_conversion(&other, with(names)).await;
+    assert!(matches!(r, Err(RepoError::Conflict)), "{r:?}");
+    assert_eq!(repo.get_conversion(&other.id).await.unwrap(), None);
+    assert_eq!(counted().await, before);
+
+    // Free names: created, counted once.
+    let free = ["cv_not_there"];
+    let names = OtherNames {
+        conversions_absent: &free,
+        aliases_absent: &free,
+        aliases: &[],
+    };
+    let created = repo.create_conversion(&other, with(names)).await.unwrap();
+    assert_eq!(created.version, 1);
+    assert!(repo.get_conversion(&other.id).await.unwrap().is_some());
+    assert_eq!(counted().await, before + rust_decimal::Decimal::ONE);
+}

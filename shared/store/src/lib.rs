@@ -14,9 +14,9 @@ pub mod counting;
 pub mod dynamo;
 #[cfg(feature = "testing")]
 pub mod faults;
+pub mod labels;
 #[cfg(feature = "testing")]
 pub mod lead_conformance;
-pub mod labels;
 pub mod leads;
 pub mod offers;
 pub mod port;

@@ -67,15 +67,7 @@ pub async fn target_of(
     let unprocessable = |code, message| refuse(StatusCode::UNPROCESSABLE_ENTITY, code, message);
     let api = affnet_networks::spec::of(&network.slug)
         .filter(|api| api.send.is_some())
-        .ok_or_else(|| {
-            unprocessable(
-                "no_lead_api",
-                format!(
-                    "{} has no public lead API (postbacks only): send its leads on the network's own pages",
-                    network.name
-                ),
-            )
-        })?;
+        .ok_or_else(|| unprocessable("no_lead_api", no_lead_api(network)))?;
     let missing: Vec<String> = affnet_networks::params_needed(api)
         .into_iter()
         .filter(|p| !offer.params.contains_key(p))
@@ -276,6 +268,23 @@ pub async fn create(
         Duration::from_millis(u64::from(ready.integration.timeout_ms)).min(FIRST_ATTEMPT_MAX);
     let lead = send::attempt(&state, stored, &target, timeout).await?;
     Ok(answer(&lead, false))
+}
+
+/// The 422 of a network whose leads cannot be sent: why, and what still works.
+fn no_lead_api(network: &Network) -> String {
+    let why = affnet_networks::why_no_send(&network.slug).unwrap_or_default();
+    let then = match network.postbacks.is_empty() {
+        true => {
+            "affnet can neither send its leads nor receive its statuses; ask the network for its API documentation"
+        }
+        false => {
+            "its conversions reach affnet by postback only: send leads on the network's own pages"
+        }
+    };
+    format!(
+        "{} has no lead API affnet can call: {why}; {then}",
+        network.name
+    )
 }
 
 /// A lead for the admin; its personal data only with `contact` (single lead view).

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+mod names;
+#[allow(unused_imports)]
+pub use names::*;
+
 use crate::pb_support::{Pb, nonzero};
 use affnet_app::leads::{self, Accepted, jobs};
 use affnet_core::Integration;
@@ -31,6 +35,10 @@ macro_rules! lead_suite {
             refusals_are_final_with_the_network_text,
             bad_input_stores_and_sends_nothing,
             personal_data_is_erased_and_the_rest_stays,
+            a_format2_click_id_gives_the_lead_its_message_and_creative,
+            a_postback_by_oid_and_eid_lands_on_the_sent_leads_conversion,
+            a_lead_without_order_id_is_found_by_its_click,
+            a_lead_adopts_the_conversion_its_postback_made_first,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -66,7 +74,12 @@ impl Env {
         let credentials: serde_json::Map<String, Value> = spec
             .credentials
             .iter()
-            .map(|c| (c.key.clone(), json!(if c.key == "api_key" { KEY } else { "77" })))
+            .map(|c| {
+                (
+                    c.key.clone(),
+                    json!(if c.key == "api_key" { KEY } else { "77" }),
+                )
+            })
             .collect();
         let created = pb
             .post(

@@ -7,6 +7,7 @@
 //! conversion stay.
 
 mod input;
+pub mod twin;
 
 pub use input::{LeadInput, MAX_BODY_BYTES, is_country};
 
