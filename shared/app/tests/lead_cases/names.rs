@@ -13,11 +13,16 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The network takes every lead with `reply`.
+async fn takes(env: &Env, reply: &str) {
+    env.answer("GET", NEW_LEAD, 200, reply, Duration::ZERO, None)
+        .await;
+}
+
 /// A lead sent with `reply` from the network; returns its click ID and the lead as the admin
 /// sees it.
 async fn sent_lead(env: &Env, reply: &str) -> (String, Value) {
-    env.answer("GET", NEW_LEAD, 200, reply, Duration::ZERO, None)
-        .await;
+    takes(env, reply).await;
     let click = env.click().await;
     let sent = env.post_lead(&env.body(&click), None).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
@@ -45,15 +50,7 @@ async fn day_conversions(env: &Env) -> String {
 
 pub async fn a_format2_click_id_gives_the_lead_its_message_and_creative(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer(
-        "GET",
-        NEW_LEAD,
-        200,
-        r#"{"status":"ok","guid":"G-21"}"#,
-        Duration::ZERO,
-        None,
-    )
-    .await;
+    takes(&env, r#"{"status":"ok","guid":"G-21"}"#).await;
     // Stored as another process's click route stored them: this process has not cached them.
     let labels = Labels::new("summer-sale-2025", "video_15s");
     let handle = LabelHandle::candidates(&labels).next().unwrap();
@@ -156,15 +153,7 @@ pub async fn a_lead_without_order_id_is_found_by_its_click(store: Arc<dyn ItemSt
 
 pub async fn a_lead_adopts_the_conversion_its_postback_made_first(store: Arc<dyn ItemStore>) {
     let env = Env::webvork(store).await;
-    env.answer(
-        "GET",
-        NEW_LEAD,
-        200,
-        r#"{"status":"ok","guid":"G-51"}"#,
-        Duration::ZERO,
-        None,
-    )
-    .await;
+    takes(&env, r#"{"status":"ok","guid":"G-51"}"#).await;
     let click = env.click().await;
     // The network's postback overtakes its own API reply.
     let first = postback(&env, "eid=G-51&status=new").await;
