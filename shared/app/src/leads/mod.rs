@@ -200,7 +200,7 @@ async fn earlier(
 /// A lead taken in: posted before (answered as it is), or stored now and ready to send.
 pub enum Accepted {
     Repeated(Lead),
-    New(Lead, Ready),
+    New(Lead, Box<Ready>),
 }
 
 /// Where a newly stored lead goes.
@@ -229,13 +229,13 @@ pub async fn accept(
     match state.repo.create_lead(&lead, key.as_deref()).await {
         Ok(stored) => Ok(Accepted::New(
             stored,
-            Ready {
+            Box::new(Ready {
                 offer,
                 integration,
                 network,
                 api,
                 claims,
-            },
+            }),
         )),
         Err(CreateLeadError::Exists) => earlier(state, key.as_deref(), &lead.click_id)
             .await?
@@ -255,7 +255,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let (stored, ready) = match accept(&state, input, key).await? {
         Accepted::Repeated(lead) => return Ok(answer(&lead, true)),
-        Accepted::New(lead, ready) => (lead, ready),
+        Accepted::New(lead, ready) => (lead, *ready),
     };
     let target = send::Target {
         integration: &ready.integration,

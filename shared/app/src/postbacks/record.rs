@@ -97,36 +97,7 @@ pub async fn record(
     let click_alias = by_order
         .then(|| postback_click_alias(&integration.id, decision))
         .flatten();
-    let own_and_click: Vec<&str> = std::iter::once(created.id.as_str())
-        .chain(click_alias.as_deref())
-        .collect();
-    let mut names = OtherNames {
-        aliases_absent: if by_order { &own_and_click } else { &[] },
-        ..OtherNames::default()
-    };
-    if let Some(recorded) = job.create(&created, names).await? {
-        return Ok(recorded);
-    }
-    if let Some(recorded) = job.existing(&created.id, by_order).await? {
-        return Ok(recorded);
-    }
-    if let Some(alias) = click_alias.as_deref()
-        && let Some(lead_conversion) = state.repo.conversion_alias(alias).await?
-        && let Some(recorded) = job.known(&lead_conversion, true).await?
-    {
-        return Ok(recorded);
-    }
-    // The click's lead made another order (or none was found): this order is new.
-    names.aliases_absent = &own_and_click[..1];
-    if let Some(recorded) = job.create(&created, names).await? {
-        return Ok(recorded);
-    }
-    job.existing(&created.id, by_order).await?.ok_or_else(|| {
-        RepoError::Store(affnet_store::StoreError::Unavailable(format!(
-            "conversion {} was reported present but cannot be read",
-            created.id
-        )))
-    })
+    job.store(&created, by_order, click_alias.as_deref()).await
 }
 
 /// One postback being recorded.
@@ -141,6 +112,50 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Creates `created`, or applies the decision to the conversion it names: its own, or
+    /// (`by_order`) the lead's conversion its id or its click's lead alias leads to.
+    async fn store(
+        &self,
+        created: &Conversion,
+        by_order: bool,
+        click_alias: Option<&str>,
+    ) -> Result<Recorded, RepoError> {
+        let own_and_click: Vec<&str> = std::iter::once(created.id.as_str())
+            .chain(click_alias)
+            .collect();
+        let checked = |all: bool| match (by_order, all) {
+            (false, _) => &[][..],
+            (true, true) => &own_and_click[..],
+            (true, false) => &own_and_click[..1],
+        };
+        let names = |all| OtherNames {
+            aliases_absent: checked(all),
+            ..OtherNames::default()
+        };
+        if let Some(recorded) = self.create(created, names(true)).await? {
+            return Ok(recorded);
+        }
+        if let Some(recorded) = self.existing(&created.id, by_order).await? {
+            return Ok(recorded);
+        }
+        if let Some(alias) = click_alias
+            && let Some(lead_conversion) = self.state.repo.conversion_alias(alias).await?
+            && let Some(recorded) = self.known(&lead_conversion, true).await?
+        {
+            return Ok(recorded);
+        }
+        // The click's lead made another order (or none was found): this order is new.
+        if let Some(recorded) = self.create(created, names(false)).await? {
+            return Ok(recorded);
+        }
+        self.existing(&created.id, by_order).await?.ok_or_else(|| {
+            RepoError::Store(affnet_store::StoreError::Unavailable(format!(
+                "conversion {} was reported present but cannot be read",
+                created.id
+            )))
+        })
+    }
+
     fn logged(&self, outcome: RecordOutcome, conversion_id: &str) -> PostbackLog {
         PostbackLog {
             outcome: outcome.as_str().to_string(),
