@@ -6,6 +6,7 @@ use affnet_app::{AppState, Config, router, telemetry};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 mod serve;
 
@@ -82,6 +83,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     scheduler.start(state.clone()).await?;
+    // Lead retries, status loading and erasure of personal data: every minute, in-process here
+    // (EventBridge Scheduler invokes the offer-sync function for them on AWS).
+    let _lead_jobs = affnet_app::leads::jobs::spawn_local(state.clone(), Duration::from_secs(60));
     let shutdown = shutdown_signal()?;
     tracing::info!(
         max_connections = limits.max_connections,

@@ -654,7 +654,8 @@ fn expected_actions(binary: &str) -> Option<BTreeSet<&'static str>> {
         // Record clicks / conversions and bump counters; never delete.
         "click" | "postback" => actions.extend(WRITE),
         // Manage integrations (DELETE /integrations/{id}) and replace synced offers.
-        "api" | "offer-sync" => {
+        // Leads move their queue entries (a delete and a put) with every change.
+        "api" | "offer-sync" | "lead" => {
             actions.extend(WRITE);
             actions.insert("dynamodb:DeleteItem");
         }

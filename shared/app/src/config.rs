@@ -20,6 +20,9 @@ pub struct Config {
     pub click_ttl_days: u32,
     /// How long postback logs are kept (`AFFNET_POSTBACK_LOG_TTL_DAYS`, default 30).
     pub postback_log_ttl_days: u32,
+    /// How long a lead's personal data is kept (`AFFNET_LEAD_PII_DAYS`, default 90); the lead,
+    /// its attempts and its conversion stay.
+    pub lead_pii_days: u32,
     /// Base of the postback URLs we hand out (`AFFNET_PUBLIC_URL`, e.g. `https://track.example.com`);
     /// when unset, taken from the request's `Host` and `X-Forwarded-Proto`.
     pub public_url: Option<String>,
@@ -145,12 +148,14 @@ impl SdkPolicy {
             },
             // Management calls and sync: patient, but each call well inside API Gateway's 30 s
             // (an HTTP sync's 25 s deadline leaves room for its closing write).
-            Function::Api | Function::OfferSync | Function::ConnectionTest => SdkPolicy {
-                connect_timeout: ms(1_000),
-                attempt_timeout: ms(2_000),
-                operation_timeout: ms(4_000),
-                max_attempts: 3,
-            },
+            Function::Api | Function::OfferSync | Function::ConnectionTest | Function::Lead => {
+                SdkPolicy {
+                    connect_timeout: ms(1_000),
+                    attempt_timeout: ms(2_000),
+                    operation_timeout: ms(4_000),
+                    max_attempts: 3,
+                }
+            }
         }
     }
 }
@@ -201,6 +206,7 @@ pub struct ConfigError(pub String);
 
 pub const DEFAULT_CLICK_TTL_DAYS: u32 = 90;
 pub const DEFAULT_POSTBACK_LOG_TTL_DAYS: u32 = 30;
+pub const DEFAULT_LEAD_PII_DAYS: u32 = 90;
 pub const DEFAULT_INTEGRATION_CACHE_SECS: u64 = 10;
 
 impl Config {
@@ -251,6 +257,7 @@ impl Config {
                 "AFFNET_POSTBACK_LOG_TTL_DAYS",
                 DEFAULT_POSTBACK_LOG_TTL_DAYS,
             )?,
+            lead_pii_days: env_days("AFFNET_LEAD_PII_DAYS", DEFAULT_LEAD_PII_DAYS)?,
             public_url: std::env::var("AFFNET_PUBLIC_URL")
                 .ok()
                 .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -285,6 +292,7 @@ impl Config {
             click_key: ClickKey::new(TEST_CLICK_SECRET.as_bytes()).expect("test secret"),
             click_ttl_days: DEFAULT_CLICK_TTL_DAYS,
             postback_log_ttl_days: DEFAULT_POSTBACK_LOG_TTL_DAYS,
+            lead_pii_days: DEFAULT_LEAD_PII_DAYS,
             public_url: None,
             integration_cache_secs: 0,
             aws: AwsConfig {

@@ -119,15 +119,15 @@ pub async fn test(
     let query = parse_query(body.as_ref())?;
     let integration = load_integration(&state, &id).await?;
     if !integration.is_tune() {
-        return Err(InputError::new(
-            "unsupported_network",
-            "network",
-            format!(
-                "connection tests are available for TUNE integrations; `{}` is not one",
-                integration.network
-            ),
-        )
-        .into());
+        if query.is_some() {
+            return Err(InputError::new(
+                "unsupported_field",
+                "query",
+                "a test query is for TUNE integrations only",
+            )
+            .into());
+        }
+        return crate::leads::connection::test(&state, &integration).await;
     }
     let started = Instant::now();
     let mut checks = vec![Check::pass(

@@ -62,7 +62,7 @@ pub async fn list(
 }
 
 /// RFC 3339, or a day (`YYYY-MM-DD`: its first instant for `from`, its last for `to`).
-fn time(value: &str, field: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn time(value: &str, field: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }

@@ -20,7 +20,8 @@ pub fn store_calls(function: Function) -> &'static [StoreCall] {
         // and checked in transactions; never deleted.
         Function::Click | Function::Postback => &[Read, Create, Replace, Update, Add, Check],
         // Integrations and offers are deleted or replaced (DELETE /integrations/{id}, sync).
-        Function::Api | Function::OfferSync => StoreCall::ALL,
+        // Leads move their queue entries (a delete and a put) with every change.
+        Function::Api | Function::OfferSync | Function::Lead => StoreCall::ALL,
     }
 }
 

@@ -13,9 +13,33 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 pub async fn list_networks(State(state): State<AppState>) -> impl IntoResponse {
+    let networks: Vec<serde_json::Value> = state
+        .catalogue
+        .networks
+        .iter()
+        .map(|network| {
+            let mut v = serde_json::to_value(network).unwrap_or_default();
+            if network.kind == affnet_core::NetworkKind::Cpa {
+                let api = affnet_networks::capabilities(&network.slug);
+                v["api"] = json!(api);
+                if let Some(why) = affnet_networks::why_no_send(&network.slug) {
+                    v["api"]["no_send"] = json!(why);
+                }
+                if !api.send && !api.statuses {
+                    let note = match network.postbacks.is_empty() {
+                        false => "postbacks only",
+                        true => "no public API and no postbacks: nothing to send or receive",
+                    };
+                    v["api"]["note"] = json!(note);
+                }
+            }
+            v
+        })
+        .collect();
     Json(json!({
-        "networks": state.catalogue.networks,
+        "networks": networks,
         "common_settings": affnet_core::integration::common_settings(),
+        "cpa_settings": affnet_core::integration::cpa_settings(),
     }))
 }
 

@@ -1,7 +1,8 @@
 //! The offer-sync Lambda's handler. It gets two kinds of events: API Gateway requests for its
 //! routes (served by the same axum router as everywhere), and EventBridge Scheduler's direct
 //! invocations `{"integration_id": "..."}`, which run a scheduled sync, or
-//! `{"integration_id": "...", "job": "reconcile"}`, a scheduled reconciliation.
+//! `{"integration_id": "...", "job": "reconcile"}`, a scheduled reconciliation, or
+//! `{"job": "lead_jobs"}`, the lead jobs.
 
 use crate::offer_sync::run_scheduled;
 use crate::reconcile::run_scheduled_reconcile;
@@ -42,6 +43,15 @@ pub fn scheduled_integration_id(payload: &Value) -> Option<String> {
         .map(str::to_string)
         .filter(|id| !id.is_empty())
 }
+
+/// The lead jobs' schedule (`{"job": "lead_jobs"}`, every minute): retries, status loading,
+/// erasure of personal data (see [`crate::leads::jobs`]).
+pub fn is_lead_jobs(payload: &Value) -> bool {
+    payload.get("job").and_then(Value::as_str) == Some(LEAD_JOBS)
+}
+
+/// The `job` of the lead jobs' scheduler input.
+pub const LEAD_JOBS: &str = "lead_jobs";
 
 /// The job of a scheduler invocation: `"job": "reconcile"`, else sync.
 pub fn scheduled_job(payload: &Value) -> Job {
@@ -123,6 +133,9 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, InvocationError> {
     let LambdaEvent { payload, context } = event;
+    if is_lead_jobs(&payload) {
+        return Ok(crate::leads::jobs::run_lead_jobs(&state).await);
+    }
     if let Some(integration_id) = scheduled_integration_id(&payload) {
         if scheduled_job(&payload) == Job::Reconcile {
             return reconcile_scheduled(&state, integration_id, deadline_of(&context)).await;

@@ -11,6 +11,7 @@ pub mod http;
 pub mod iam;
 pub mod integrations;
 pub mod lambda_offer_sync;
+pub mod leads;
 pub mod offer_sync;
 pub mod offers;
 pub mod postbacks;

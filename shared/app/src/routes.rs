@@ -13,8 +13,8 @@
 
 use crate::state::AppState;
 use crate::{
-    click, connection_test, conversions, integrations, offer_sync, offers, postbacks, reconcile,
-    reports,
+    click, connection_test, conversions, integrations, leads, offer_sync, offers, postbacks,
+    reconcile, reports,
 };
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
@@ -34,15 +34,17 @@ pub enum Function {
     Postback,
     OfferSync,
     ConnectionTest,
+    Lead,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::Api,
         Function::Click,
         Function::Postback,
         Function::OfferSync,
         Function::ConnectionTest,
+        Function::Lead,
     ];
 
     /// The binary's (and crate folder's) name.
@@ -53,6 +55,7 @@ impl Function {
             Function::Postback => "postback",
             Function::OfferSync => "offer-sync",
             Function::ConnectionTest => "connection-test",
+            Function::Lead => "lead",
         }
     }
 
@@ -168,7 +171,14 @@ pub const API: &[Route] = &[
         get(conversions::get)
     }),
     admin("GET", "/reports", Function::Api, || get(reports::report)),
+    admin("GET", "/leads", Function::Api, || get(leads::list)),
+    admin("GET", "/leads/{id}", Function::Api, || get(leads::get)),
 ];
+
+/// Leads posted by landing pages (`lead`): stored, then sent to the offer's network.
+pub const LEAD: &[Route] = &[public("POST", "/leads", Function::Lead, || {
+    post(leads::create)
+})];
 
 /// The click redirect (`click`).
 pub const CLICK: &[Route] = &[public("GET", "/c/{offer_id}", Function::Click, || {
@@ -227,6 +237,12 @@ pub const OFFER_SYNC: &[Route] = &[
         || post(offer_sync::sync_now),
     ),
     admin(
+        "POST",
+        "/integrations/{id}/status-sync",
+        Function::OfferSync,
+        || post(leads::status_sync::sync_now),
+    ),
+    admin(
         "GET",
         "/integrations/{id}/sync-logs",
         Function::OfferSync,
@@ -263,6 +279,7 @@ impl Function {
             Function::Postback => POSTBACK,
             Function::OfferSync => OFFER_SYNC,
             Function::ConnectionTest => CONNECTION_TEST,
+            Function::Lead => LEAD,
         }
     }
 }

@@ -133,6 +133,9 @@ pub enum FieldKind {
     Integer,
     /// A list of IPv4/IPv6 networks in CIDR notation.
     CidrList,
+    /// An http(s) API base: scheme, host, optional port and path prefix (see
+    /// [`crate::base_url`]); empty when not required.
+    BaseUrl,
     Object,
 }
 

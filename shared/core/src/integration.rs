@@ -136,6 +136,19 @@ impl Integration {
         self.typed.tune.is_some()
     }
 
+    /// A CPA integration's settings; `None` for TUNE.
+    pub fn cpa(&self) -> Option<crate::settings::CpaSettings> {
+        (!self.is_tune()).then(|| crate::settings::cpa(&self.settings))
+    }
+
+    /// The `api_url` setting (CPA networks): replaces the network's documented API base.
+    pub fn api_url(&self) -> Option<&str> {
+        self.settings
+            .get("api_url")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
     /// The currency of a postback: its own, else (TUNE, with a payout) the integration's
     /// `default_currency`. CPA networks: `None` (a payout without currency is kept but not
     /// summed).
@@ -366,13 +379,63 @@ pub fn common_settings() -> &'static [FieldSpec] {
     })
 }
 
+/// Settings every CPA network accepts besides the common ones: where its API is, and how often
+/// lead statuses are loaded from it (see [`crate::settings::CpaSettings`]).
+pub fn cpa_settings() -> &'static [FieldSpec] {
+    static CPA: std::sync::OnceLock<Vec<FieldSpec>> = std::sync::OnceLock::new();
+    CPA.get_or_init(|| {
+        let field = |key: &str, kind, description: &str| FieldSpec {
+            key: key.into(),
+            kind,
+            required: false,
+            default: None,
+            values: vec![],
+            max_len: None,
+            min: None,
+            max: None,
+            fields: vec![],
+            description: description.into(),
+        };
+        let mut api_url = field(
+            "api_url",
+            FieldKind::BaseUrl,
+            "Replaces the network's documented API base (scheme, host, optional port and path prefix), for a network that moved domains: https://api.example.net/v2.",
+        );
+        api_url.max_len = Some(300);
+        let mut enabled = field("enabled", FieldKind::Bool, "");
+        enabled.default = Some(Value::Bool(true));
+        let mut every = field("every_minutes", FieldKind::Integer, "");
+        every.default = Some(Value::from(crate::settings::DEFAULT_STATUS_SYNC_MINUTES));
+        every.min = Some(5);
+        every.max = Some(1_440);
+        let mut status_sync = field(
+            "status_sync",
+            FieldKind::Object,
+            "Loading lead statuses from the network's API, for networks that have a status API.",
+        );
+        status_sync.fields = vec![enabled, every];
+        vec![api_url, status_sync]
+    })
+}
+
 /// Validates `patch` over `current` against the network's settings, filling defaults.
 fn merge_settings(
     network: &Network,
     current: &Map<String, Value>,
     patch: &Map<String, Value>,
 ) -> Result<Map<String, Value>, InputError> {
-    let specs: Vec<&FieldSpec> = network.settings.iter().chain(common_settings()).collect();
+    let cpa: &[FieldSpec] = match network.kind {
+        crate::catalogue::NetworkKind::Cpa => cpa_settings(),
+        crate::catalogue::NetworkKind::Tune => &[],
+    };
+    // A network's own spec of a CPA setting replaces it (Traffury requires `api_url`).
+    let own = |key: &str| network.settings.iter().any(|s| s.key == key);
+    let specs: Vec<&FieldSpec> = network
+        .settings
+        .iter()
+        .chain(common_settings())
+        .chain(cpa.iter().filter(|s| !own(&s.key)))
+        .collect();
     merge_object(&specs, current, patch, "settings")
 }
 
@@ -472,6 +535,26 @@ fn validate_value(
                 ));
             }
             Ok(Value::from(n))
+        }
+        FieldKind::BaseUrl => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| InputError::wrong_type(field, "a URL"))?
+                .trim();
+            match (s.is_empty(), spec.required) {
+                (true, false) => return Ok(Value::String(String::new())),
+                (true, true) => return Err(InputError::missing(field)),
+                _ => {}
+            }
+            if s.chars().count() > spec.max_len.unwrap_or(300) {
+                return Err(InputError::out_of_range(
+                    field,
+                    format!("`{field}` is too long"),
+                ));
+            }
+            crate::base_url::parse_base_url(s)
+                .map_err(|why| InputError::invalid(field, format!("`{field}` `{s}`: {why}")))?;
+            Ok(Value::String(s.to_string()))
         }
         FieldKind::CidrList => {
             let list = value

@@ -1,5 +1,6 @@
 //! affnet's domain: pure types and rules, no I/O and no async.
 
+pub mod base_url;
 pub mod catalogue;
 pub mod click;
 pub mod clickid;
@@ -7,6 +8,7 @@ pub mod conversion;
 pub mod error;
 pub mod ids;
 pub mod integration;
+pub mod lead;
 pub mod money;
 pub mod offer;
 pub mod postback;

@@ -762,6 +762,17 @@ fn escape_into(out: &mut String, part: &str) {
     }
 }
 
+/// The identity a CPA postback naming only `id` gets (an `eid` for [`IdentitySource::Transaction`],
+/// an `oid` for [`IdentitySource::Click`]): a sent lead's conversion is created under it, so that
+/// the network's later postback lands on that conversion.
+pub fn lead_identity(integration_id: &str, source: IdentitySource, id: &str) -> String {
+    let source = match source {
+        IdentitySource::Transaction => 't',
+        IdentitySource::Click => 'c',
+    };
+    identity(integration_id, source, id, None)
+}
+
 /// The exactly-once key: `{integration}|{t or c}|{id}|{goal}`, hashed past [`MAX_IDENTITY_LEN`].
 fn identity(integration: &str, source: char, id: &str, goal: Option<&str>) -> String {
     let goal = goal.unwrap_or("");

@@ -129,6 +129,18 @@ impl ReconcileSettings {
     }
 }
 
+/// How often lead statuses are loaded, by default (minutes).
+pub const DEFAULT_STATUS_SYNC_MINUTES: u32 = 15;
+
+/// A CPA integration's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpaSettings {
+    /// Replaces the network's documented API base; checked when a client is built.
+    pub api_url: Option<String>,
+    /// Minutes between status loads; `None` when disabled.
+    pub status_sync_minutes: Option<u32>,
+}
+
 /// Every typed view of one integration's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TypedSettings {
@@ -148,6 +160,21 @@ impl TypedSettings {
                 NetworkKind::Cpa => None,
             },
         })
+    }
+}
+
+/// A CPA integration's own settings, from its (validated) settings map.
+pub fn cpa(settings: &Map<String, Value>) -> CpaSettings {
+    let sync = settings.get("status_sync");
+    let enabled = sync.and_then(|s| s.get("enabled")).and_then(Value::as_bool) != Some(false);
+    let minutes = sync
+        .and_then(|s| s.get("every_minutes"))
+        .and_then(Value::as_u64)
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(DEFAULT_STATUS_SYNC_MINUTES);
+    CpaSettings {
+        api_url: Some(text(settings, "api_url").to_string()).filter(|u| !u.is_empty()),
+        status_sync_minutes: enabled.then_some(minutes),
     }
 }
 
@@ -289,6 +316,7 @@ mod tests {
         )
         .unwrap();
         assert!(s.tune.is_none());
+        assert_eq!(cpa(&Map::new()).status_sync_minutes, Some(15));
         assert!(s.ip_allowlist.allows(Some("203.0.113.7".parse().unwrap())));
         assert!(!s.ip_allowlist.allows(Some("198.51.100.1".parse().unwrap())));
         assert!(!s.ip_allowlist.allows(None));

@@ -281,6 +281,7 @@ fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
         postback_log: Some((log, log.time.timestamp() + 30 * 86_400)),
         click_ttl_secs: CLICK_TTL,
+        names: Default::default(),
     }
 }
 

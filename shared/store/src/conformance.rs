@@ -34,6 +34,10 @@ macro_rules! conformance_suite {
             expired_items_are_gone,
             delete_and_check_conditions,
             migration_moves_the_unsharded_layout,
+            leads_are_unique_per_click_and_key,
+            lead_queues_follow_the_lead,
+            leads_list_newest_first,
+            conversion_names_are_checked_in_the_create,
             labels_are_write_once,
             click_with_new_labels_is_one_batch,
             reconciliation_runs_share_the_sync_lease,
@@ -612,6 +616,23 @@ pub async fn migration_moves_the_unsharded_layout(store: Arc<dyn ItemStore>) {
     assert_eq!(moved.items[0].data, json!({"id": "cv_old"}));
     let again = repo.migrate_to_sharded().await.unwrap();
     assert_eq!(again, crate::migrate::Migrated::default());
+}
+
+// Lead repository cases (bodies in `lead_conformance.rs`).
+pub async fn leads_are_unique_per_click_and_key(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::leads_are_unique_per_click_and_key(store).await
+}
+
+pub async fn lead_queues_follow_the_lead(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::lead_queues_follow_the_lead(store).await
+}
+
+pub async fn leads_list_newest_first(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::leads_list_newest_first(store).await
+}
+
+pub async fn conversion_names_are_checked_in_the_create(store: Arc<dyn ItemStore>) {
+    crate::lead_conformance::conversion_names_are_checked_in_the_create(store).await
 }
 
 fn labelled_click(id: &str, labels: &affnet_core::clickid::Labels) -> affnet_core::Click {

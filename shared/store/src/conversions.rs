@@ -97,6 +97,51 @@ pub struct ConversionWrite<'a> {
     pub postback_log: Option<(&'a PostbackLog, i64)>,
     /// How long clicks live: a click's totals item expires with its click.
     pub click_ttl_secs: i64,
+    /// Creates only: the order's other names (see [`OtherNames`]).
+    pub names: OtherNames<'a>,
+}
+
+/// A sent lead's order can have two names, our click ID and the network's order id, and both
+/// must reach one conversion (see `affnet_core::lead::twin`). A create checks, in its batch,
+/// that other names are free, and may make aliases: other ids that lead to this conversion. A
+/// name taken is a [`RepoError::Conflict`] like the id itself: the caller reads to tell which.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtherNames<'a> {
+    /// Conversion ids that must not exist.
+    pub conversions_absent: &'a [&'a str],
+    /// Ids that must not be aliases.
+    pub aliases_absent: &'a [&'a str],
+    /// Ids to make aliases of this conversion (none of them may be one yet).
+    pub aliases: &'a [&'a str],
+}
+
+impl OtherNames<'_> {
+    /// The writes, after the conversion's own: each one's failure is a conflict.
+    fn writes(&self, conversion_id: &str) -> Vec<Write> {
+        let absent = |key| Write::Check {
+            key,
+            when: Condition::Absent,
+        };
+        let mut writes: Vec<Write> = self
+            .conversions_absent
+            .iter()
+            .map(|id| absent(conversion_key(id)))
+            .collect();
+        writes.extend(self.aliases_absent.iter().map(|id| absent(alias_key(id))));
+        writes.extend(self.aliases.iter().map(|id| Write::Put {
+            item: Item::new(
+                alias_key(id),
+                serde_json::json!({ "conversion_id": conversion_id }),
+            ),
+            when: Condition::Absent,
+        }));
+        writes
+    }
+}
+
+/// An alias: `CONVNAME#<conversion id>` / `ALIAS`, holding the id of the conversion it leads to.
+fn alias_key(id: &str) -> Key {
+    Key::new(format!("CONVNAME#{id}"), "ALIAS")
 }
 
 impl Repo {
@@ -111,13 +156,17 @@ impl Repo {
             item: conversion_item(conversion, 1)?,
             when: Condition::Absent,
         }];
+        // Right after, so that their failures read as conflicts too (see `write_conversion`).
+        let names = with.names.writes(&conversion.id);
+        let conditional = 1 + names.len();
+        writes.extend(names);
         writes.extend(conversion_moves(
             None,
             Some(conversion),
             with.click_ttl_secs,
         ));
         writes.extend(click_link(None, conversion));
-        self.write_conversion(writes, with).await?;
+        self.write_conversion(writes, with, conditional).await?;
         Ok(Conversion {
             version: 1,
             ..conversion.clone()
@@ -150,26 +199,34 @@ impl Repo {
             with.click_ttl_secs,
         ));
         writes.extend(click_link(Some(current), next));
-        self.write_conversion(writes, with).await?;
+        self.write_conversion(writes, with, 1).await?;
         Ok(Conversion {
             version,
             ..next.clone()
         })
     }
 
-    /// The conversion's own write is first: only its condition can fail.
+    /// The conversion's own write is first, then (creates) its other names: only the first
+    /// `conditional` writes' conditions can fail.
     async fn write_conversion(
         &self,
         mut writes: Vec<Write>,
         with: ConversionWrite<'_>,
+        conditional: usize,
     ) -> Result<(), RepoError> {
         if let Some((log, expires_at)) = with.postback_log {
             writes.push(postback_log_write(log, expires_at)?);
         }
         self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { index: 0 } => RepoError::Conflict,
+            StoreError::ConditionFailed { index } if index < conditional => RepoError::Conflict,
             other => RepoError::Store(other),
         })
+    }
+
+    /// The conversion an alias leads to (see [`OtherNames::aliases`]).
+    pub async fn conversion_alias(&self, id: &str) -> Result<Option<String>, RepoError> {
+        let item = self.items().get(&alias_key(id)).await?;
+        Ok(item.and_then(|i| i.data.get("conversion_id")?.as_str().map(str::to_owned)))
     }
 
     /// The conversions of one click (one keyed query, then a read of each), newest first,

@@ -20,6 +20,9 @@ pub mod faults;
 #[cfg(feature = "testing")]
 pub mod heat;
 pub mod labels;
+#[cfg(feature = "testing")]
+pub mod lead_conformance;
+pub mod leads;
 pub mod migrate;
 pub mod offers;
 pub mod port;

@@ -18,14 +18,20 @@
 //! conversion **unmatched**: kept, counted in the day's totals only. If a later postback for the
 //! same identity carries a verified click, the conversion is attributed then and its counts move
 //! to the offer, message, creative and click totals in the same batch.
+//!
+//! A CPA postback naming the order by `eid` lands on the conversion a sent lead made for that
+//! order (`affnet_core::lead::twin`): its batch checks that neither its id nor (with our click
+//! ID) its click's lead alias is an alias of a lead's conversion; only when a check fails does it
+//! read which.
 
 use crate::retry;
 use crate::state::AppState;
 use affnet_core::conversion::{Applied, ChangeKind, NoOp};
-use affnet_core::postback::Decision;
+use affnet_core::lead::twin::{is_lead_twin, postback_click_alias};
+use affnet_core::postback::{Decision, IdentitySource};
 use affnet_core::{Conversion, Integration, PostbackLog};
 use affnet_store::RepoError;
-use affnet_store::conversions::ConversionWrite;
+use affnet_store::conversions::{ConversionWrite, OtherNames};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +70,19 @@ pub async fn record(
     state: &AppState,
     integration: &Integration,
     decision: &Decision,
-    mut log: PostbackLog,
+    log: PostbackLog,
     now: DateTime<Utc>,
 ) -> Result<Recorded, RepoError> {
-    let log_expiry = now.timestamp() + i64::from(state.config.postback_log_ttl_days) * 86_400;
-    let click_ttl_secs = i64::from(state.config.click_ttl_days) * 86_400;
     let currency = integration.postback_currency(decision);
+    let job = Job {
+        state,
+        decision,
+        log,
+        log_expiry: now.timestamp() + i64::from(state.config.postback_log_ttl_days) * 86_400,
+        click_ttl_secs: i64::from(state.config.click_ttl_days) * 86_400,
+        currency,
+        now,
+    };
     let created = Conversion::create(
         &integration.id,
         &integration.network,
@@ -77,64 +90,164 @@ pub async fn record(
         currency,
         now,
     );
-    log.conversion_id = Some(created.id.clone());
-    let logged = |outcome: RecordOutcome| PostbackLog {
-        outcome: outcome.as_str().to_string(),
-        ..log.clone()
-    };
-    fn with(log: &PostbackLog, expires_at: i64, click_ttl_secs: i64) -> ConversionWrite<'_> {
-        ConversionWrite {
-            postback_log: Some((log, expires_at)),
-            click_ttl_secs,
+    // A CPA postback naming the order by `eid` may name a sent lead's order, whose conversion
+    // is keyed by our click ID (see `affnet_core::lead::twin`).
+    let by_order =
+        !integration.is_tune() && decision.identity_source == IdentitySource::Transaction;
+    let click_alias = by_order
+        .then(|| postback_click_alias(&integration.id, decision))
+        .flatten();
+    job.store(&created, by_order, click_alias.as_deref()).await
+}
+
+/// One postback being recorded.
+struct Job<'a> {
+    state: &'a AppState,
+    decision: &'a Decision,
+    log: PostbackLog,
+    log_expiry: i64,
+    click_ttl_secs: i64,
+    currency: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+impl Job<'_> {
+    /// Creates `created`, or applies the decision to the conversion it names: its own, or
+    /// (`by_order`) the lead's conversion its id or its click's lead alias leads to.
+    async fn store(
+        &self,
+        created: &Conversion,
+        by_order: bool,
+        click_alias: Option<&str>,
+    ) -> Result<Recorded, RepoError> {
+        let own_and_click: Vec<&str> = std::iter::once(created.id.as_str())
+            .chain(click_alias)
+            .collect();
+        let checked = |all: bool| match (by_order, all) {
+            (false, _) => &[][..],
+            (true, true) => &own_and_click[..],
+            (true, false) => &own_and_click[..1],
+        };
+        let names = |all| OtherNames {
+            aliases_absent: checked(all),
+            ..OtherNames::default()
+        };
+        if let Some(recorded) = self.create(created, names(true)).await? {
+            return Ok(recorded);
+        }
+        if let Some(recorded) = self.existing(&created.id, by_order).await? {
+            return Ok(recorded);
+        }
+        if let Some(alias) = click_alias
+            && let Some(lead_conversion) = self.state.repo.conversion_alias(alias).await?
+            && let Some(recorded) = self.known(&lead_conversion, true).await?
+        {
+            return Ok(recorded);
+        }
+        // The click's lead made another order (or none was found): this order is new.
+        if let Some(recorded) = self.create(created, names(false)).await? {
+            return Ok(recorded);
+        }
+        self.existing(&created.id, by_order).await?.ok_or_else(|| {
+            RepoError::Store(affnet_store::StoreError::Unavailable(format!(
+                "conversion {} was reported present but cannot be read",
+                created.id
+            )))
+        })
+    }
+
+    fn logged(&self, outcome: RecordOutcome, conversion_id: &str) -> PostbackLog {
+        PostbackLog {
+            outcome: outcome.as_str().to_string(),
+            conversion_id: Some(conversion_id.to_string()),
+            ..self.log.clone()
         }
     }
-    let done = |conversion, outcome| Recorded {
-        conversion,
-        outcome,
-        unsubstituted: decision.unsubstituted.clone(),
-    };
 
-    let log_created = logged(RecordOutcome::Created);
-    match state
-        .repo
-        .create_conversion(&created, with(&log_created, log_expiry, click_ttl_secs))
-        .await
-    {
-        Ok(stored) => return Ok(done(stored, RecordOutcome::Created)),
-        Err(RepoError::Conflict) => {}
-        Err(e) => return Err(e),
+    fn with<'l>(&self, log: &'l PostbackLog, names: OtherNames<'l>) -> ConversionWrite<'l> {
+        ConversionWrite {
+            postback_log: Some((log, self.log_expiry)),
+            click_ttl_secs: self.click_ttl_secs,
+            names,
+        }
     }
-    // Known conversion: read it, apply the decision, write the change on its version.
-    retry::on_conflict(|| async {
-        let Some(current) = state.repo.get_conversion(&created.id).await? else {
-            return Err(RepoError::Store(affnet_store::StoreError::Unavailable(
-                format!(
-                    "conversion {} was reported present but cannot be read",
-                    created.id
-                ),
-            )));
-        };
-        let (next, outcome) = match current.apply(decision, currency, now) {
-            Applied::Unchanged(noop) => {
-                let outcome = match noop {
-                    NoOp::Duplicate => RecordOutcome::Duplicate,
-                    NoOp::Stale => RecordOutcome::Stale,
-                };
-                state
-                    .repo
-                    .put_postback_log(&logged(outcome), log_expiry)
-                    .await?;
-                return Ok(done(current, outcome));
-            }
-            Applied::Changed(next, kind) => (next, RecordOutcome::Changed(kind)),
-            Applied::Attributed(next) => (next, RecordOutcome::Attributed),
-        };
-        let log = logged(outcome);
-        let stored = state
+
+    fn done(&self, conversion: Conversion, outcome: RecordOutcome) -> Recorded {
+        Recorded {
+            conversion,
+            outcome,
+            unsubstituted: self.decision.unsubstituted.clone(),
+        }
+    }
+
+    /// The new conversion; `None` when its id (or another name) is taken: nothing was written.
+    async fn create(
+        &self,
+        created: &Conversion,
+        names: OtherNames<'_>,
+    ) -> Result<Option<Recorded>, RepoError> {
+        let log = self.logged(RecordOutcome::Created, &created.id);
+        match self
+            .state
             .repo
-            .change_conversion(&current, &next, with(&log, log_expiry, click_ttl_secs))
-            .await?;
-        Ok(done(stored, outcome))
-    })
-    .await
+            .create_conversion(created, self.with(&log, names))
+            .await
+        {
+            Ok(stored) => Ok(Some(self.done(stored, RecordOutcome::Created))),
+            Err(RepoError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The conversion stored under `id`, or (`by_order`) the lead's conversion `id` is an alias
+    /// of, with the decision applied; `None` when neither is there.
+    async fn existing(&self, id: &str, by_order: bool) -> Result<Option<Recorded>, RepoError> {
+        if let Some(recorded) = self.known(id, false).await? {
+            return Ok(Some(recorded));
+        }
+        match by_order {
+            true => match self.state.repo.conversion_alias(id).await? {
+                Some(lead_conversion) => self.known(&lead_conversion, false).await,
+                None => Ok(None),
+            },
+            false => Ok(None),
+        }
+    }
+
+    /// Known conversion `id`: read it, apply the decision, write the change on its version.
+    /// `None` when it is not there (or, with `lead_twin`, is not the lead's twin).
+    async fn known(&self, id: &str, lead_twin: bool) -> Result<Option<Recorded>, RepoError> {
+        retry::on_conflict(|| async {
+            let Some(current) = self.state.repo.get_conversion(id).await? else {
+                return Ok(None);
+            };
+            if lead_twin && !is_lead_twin(&current, self.decision) {
+                return Ok(None);
+            }
+            let (next, outcome) = match current.apply(self.decision, self.currency, self.now) {
+                Applied::Unchanged(noop) => {
+                    let outcome = match noop {
+                        NoOp::Duplicate => RecordOutcome::Duplicate,
+                        NoOp::Stale => RecordOutcome::Stale,
+                    };
+                    let log = self.logged(outcome, id);
+                    self.state
+                        .repo
+                        .put_postback_log(&log, self.log_expiry)
+                        .await?;
+                    return Ok(Some(self.done(current, outcome)));
+                }
+                Applied::Changed(next, kind) => (next, RecordOutcome::Changed(kind)),
+                Applied::Attributed(next) => (next, RecordOutcome::Attributed),
+            };
+            let log = self.logged(outcome, id);
+            let stored = self
+                .state
+                .repo
+                .change_conversion(&current, &next, self.with(&log, OtherNames::default()))
+                .await?;
+            Ok(Some(self.done(stored, outcome)))
+        })
+        .await
+    }
 }

@@ -414,6 +414,7 @@ impl Ledger {
         ConversionWrite {
             postback_log: None,
             click_ttl_secs: i64::from(self.state.config.click_ttl_days) * 86_400,
+            names: Default::default(),
         }
     }
 }

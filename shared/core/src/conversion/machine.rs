@@ -69,14 +69,16 @@ pub enum ChangeKind {
     Payout,
 }
 
-/// What made a change: a network's postback, or a reconciliation run that read the network's
-/// own reports.
+/// What made a change: a network's postback, a reconciliation run that read the network's
+/// own reports, a lead sent to the network, or a status loaded from the network's lead API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HistorySource {
     #[default]
     Postback,
     Reconciliation,
+    Lead,
+    Api,
 }
 
 /// One line of a conversion's history.

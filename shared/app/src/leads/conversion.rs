@@ -1,0 +1,233 @@
+//! A sent lead becomes a conversion in `pending`, created through the same atomic write as a
+//! postback's; statuses loaded from the network change it through the same status machine, so
+//! a status arriving by postback and by poll is applied once.
+
+use crate::retry;
+use crate::state::AppState;
+use affnet_core::clickid::ClickClaims;
+use affnet_core::conversion::{Applied, HistorySource};
+use affnet_core::lead::Lead;
+use affnet_core::lead::twin::{click_alias, lead_twin};
+use affnet_core::postback::{ClickCheck, Decision, IdentitySource, StatusSource, lead_identity};
+use affnet_core::{Conversion, Integration, Network, Status};
+use affnet_store::RepoError;
+use affnet_store::conversions::{ConversionWrite, OtherNames};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+fn write<'a>(state: &AppState, names: OtherNames<'a>) -> ConversionWrite<'a> {
+    ConversionWrite {
+        postback_log: None,
+        click_ttl_secs: i64::from(state.config.click_ttl_days) * 86_400,
+        names,
+    }
+}
+
+/// Whether the network's postbacks name the conversion by its order id only (`eid=` and no
+/// `oid=` in the catalogue's tails: MonadLead): the lead's conversion then takes that identity,
+/// so the postback finds it.
+fn keyed_by_order_id(network: &Network) -> bool {
+    let tails = || network.postbacks.iter().map(|p| p.tail.as_str());
+    tails().any(|t| t.contains("eid=")) && !tails().any(|t| t.contains("oid="))
+}
+
+fn decision(identity: String, source: IdentitySource, status: Status, raw: &str) -> Decision {
+    Decision {
+        identity,
+        identity_source: source,
+        click_id: None,
+        click: ClickCheck::Absent,
+        status,
+        status_source: StatusSource::NetworkMap,
+        raw_status: raw.to_string(),
+        payout: None,
+        currency: None,
+        sale_amount: None,
+        reason: None,
+        duplicate: false,
+        comment: None,
+        transaction_id: None,
+        goal_id: None,
+        remote_offer_id: None,
+        test: false,
+        unsubstituted: Vec::new(),
+    }
+}
+
+/// Creates the sent lead's conversion (pending, history source `lead`), with its click's lead
+/// alias and its order id's id as aliases (see `affnet_core::lead::twin`); if a postback created
+/// it first, under the lead's key or under its order id, that one stands. Returns its id.
+pub async fn open_conversion(
+    state: &AppState,
+    integration: &Integration,
+    network: &Network,
+    lead: &Lead,
+    claims: ClickClaims,
+    now: DateTime<Utc>,
+) -> Result<String, RepoError> {
+    let (source, id) = match &lead.network_order_id {
+        Some(eid) if keyed_by_order_id(network) => (IdentitySource::Transaction, eid.as_str()),
+        _ => (IdentitySource::Click, lead.click_id.as_str()),
+    };
+    let mut d = decision(
+        lead_identity(&integration.id, source, id),
+        source,
+        Status::Pending,
+        "sent",
+    );
+    d.click_id = Some(lead.click_id.clone());
+    d.click = ClickCheck::Verified(claims);
+    d.transaction_id = lead.network_order_id.clone();
+    let twin = lead_twin(&integration.id, lead, source);
+    if let Some(twin) = twin.as_deref()
+        && adopt(state, twin, &d, now).await?
+    {
+        return Ok(twin.to_string());
+    }
+    let mut conversion = Conversion::create(&integration.id, &integration.network, &d, None, now);
+    if let Some(entry) = conversion.history.last_mut() {
+        entry.source = HistorySource::Lead;
+    }
+    let click =
+        (source == IdentitySource::Click).then(|| click_alias(&integration.id, &lead.click_id));
+    let named = Named {
+        conversion: &conversion,
+        click_alias: click.as_deref(),
+        twin: twin.as_deref(),
+    };
+    named.create(state, &d, now).await
+}
+
+/// A lead's new conversion and its other names.
+struct Named<'a> {
+    conversion: &'a Conversion,
+    click_alias: Option<&'a str>,
+    /// The id its order id gives.
+    twin: Option<&'a str>,
+}
+
+impl Named<'_> {
+    async fn create(
+        &self,
+        state: &AppState,
+        lead: &Decision,
+        now: DateTime<Utc>,
+    ) -> Result<String, RepoError> {
+        let aliases: Vec<&str> = self.click_alias.into_iter().chain(self.twin).collect();
+        let twins: Vec<&str> = self.twin.into_iter().collect();
+        let names = OtherNames {
+            conversions_absent: &twins,
+            aliases_absent: &[],
+            aliases: &aliases,
+        };
+        let create = |names| {
+            let with = write(state, names);
+            state.repo.create_conversion(self.conversion, with)
+        };
+        let id = || self.conversion.id.clone();
+        match create(names).await {
+            Ok(stored) => return Ok(stored.id),
+            Err(RepoError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        let Some(twin) = self.twin else {
+            return Ok(id()); // made by an earlier attempt of this lead
+        };
+        if state
+            .repo
+            .get_conversion(&self.conversion.id)
+            .await?
+            .is_some()
+        {
+            return Ok(id());
+        }
+        // A postback created the order's conversion meanwhile.
+        if adopt(state, twin, lead, now).await? {
+            return Ok(twin.to_string());
+        }
+        // Another lead holds the order id as its alias: this one keeps its click's only.
+        let names = OtherNames {
+            aliases: &aliases[..aliases.len() - 1],
+            ..OtherNames::default()
+        };
+        match create(names).await {
+            Ok(stored) => Ok(stored.id),
+            Err(RepoError::Conflict) => Ok(id()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Takes the conversion a postback made under the lead's order id as the lead's: attaches the
+/// lead's click to it if it has none. `false` when there is none.
+async fn adopt(
+    state: &AppState,
+    twin: &str,
+    lead: &Decision,
+    now: DateTime<Utc>,
+) -> Result<bool, RepoError> {
+    retry::on_conflict(|| async {
+        let Some(current) = state.repo.get_conversion(twin).await? else {
+            return Ok(false);
+        };
+        let mut next = match current.apply(lead, None, now) {
+            Applied::Changed(next, _) | Applied::Attributed(next) => next,
+            Applied::Unchanged(_) => return Ok(true),
+        };
+        if next.history.len() > current.history.len()
+            && let Some(entry) = next.history.last_mut()
+        {
+            entry.source = HistorySource::Lead;
+        }
+        state
+            .repo
+            .change_conversion(&current, &next, write(state, OtherNames::default()))
+            .await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// A status the network's API reported, mapped to ours.
+pub struct Loaded<'a> {
+    pub status: Status,
+    pub raw: &'a str,
+    pub payout: Option<Decimal>,
+    pub currency: Option<&'static str>,
+}
+
+/// What applying a loaded status did: `Some(final?)` when it changed the conversion.
+pub async fn apply_loaded(
+    state: &AppState,
+    conversion_id: &str,
+    loaded: &Loaded<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Conversion>, RepoError> {
+    retry::on_conflict(|| async {
+        let Some(current) = state.repo.get_conversion(conversion_id).await? else {
+            return Err(RepoError::NotFound);
+        };
+        let mut d = decision(
+            current.identity.clone(),
+            IdentitySource::Click,
+            loaded.status,
+            loaded.raw,
+        );
+        d.payout = loaded.payout;
+        d.currency = loaded.currency;
+        let currency = loaded.currency;
+        let mut next = match current.apply(&d, currency, now) {
+            Applied::Changed(next, _) => next,
+            Applied::Unchanged(_) | Applied::Attributed(_) => return Ok(None),
+        };
+        if let Some(entry) = next.history.last_mut() {
+            entry.source = HistorySource::Api;
+        }
+        let stored = state
+            .repo
+            .change_conversion(&current, &next, write(state, OtherNames::default()))
+            .await?;
+        Ok(Some(stored))
+    })
+    .await
+}

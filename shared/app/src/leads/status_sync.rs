@@ -1,0 +1,205 @@
+//! Loading lead statuses from a network's API: the integration's open leads (sent within the
+//! last [`WINDOW_DAYS`], conversion not final) are asked for in the network's pages and pace,
+//! each word is mapped through the API's codes, the catalogue's status map and the default
+//! dictionary, and each change goes through the status machine and the atomic conversion write
+//! (history source `api`), so a status already applied by postback changes nothing.
+
+use super::conversion::{Loaded, apply_loaded};
+use super::send::account;
+use crate::error::ApiError;
+use crate::state::AppState;
+use affnet_core::lead::Lead;
+use affnet_core::postback::default_stage;
+use affnet_core::status::Stage;
+use affnet_core::{Integration, Network, Status, money};
+use affnet_networks::spec::{LeadRef as By, StatusCall};
+use affnet_networks::{LeadRef, RemoteStatus};
+use affnet_store::leads::OpenLead;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Leads sent longer ago are no longer asked for.
+pub const WINDOW_DAYS: i64 = 60;
+
+/// What one run did (the answer of `POST /integrations/{id}/status-sync`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StatusRun {
+    pub integration_id: String,
+    pub leads_asked: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub errors: Vec<String>,
+    pub requests: u32,
+    pub duration_ms: u64,
+}
+
+/// The network's word as our status: the API's own codes, the catalogue's map, the default.
+pub fn status_of(call: &StatusCall, network: &Network, raw: &str) -> Option<Status> {
+    let word = raw.trim().to_lowercase();
+    let mapped = call
+        .status_codes
+        .get(&word)
+        .or_else(|| network.status_map.get(&word))
+        .and_then(|s| Stage::parse(s));
+    mapped.or_else(|| default_stage(&word)).map(Stage::status)
+}
+
+async fn open_leads(
+    state: &AppState,
+    integration_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<OpenLead>, ApiError> {
+    let (mut all, mut cursor) = (Vec::new(), None);
+    loop {
+        let (page, next) = state
+            .repo
+            .open_leads(integration_id, since, 1_000, cursor)
+            .await?;
+        all.extend(page);
+        match next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Marks a lead whose conversion became final as closed: it is asked for no more.
+async fn close(state: &AppState, lead_id: &str) -> Result<(), ApiError> {
+    crate::retry::on_conflict(|| async {
+        let Some(lead) = state.repo.get_lead(lead_id).await? else {
+            return Ok(());
+        };
+        if !lead.open {
+            return Ok(());
+        }
+        let next = Lead {
+            open: false,
+            updated_at: Utc::now(),
+            ..lead.clone()
+        };
+        state.repo.update_lead(&lead, &next, None).await.map(|_| ())
+    })
+    .await
+    .map_err(Into::into)
+}
+
+async fn apply(
+    state: &AppState,
+    lead: &OpenLead,
+    status: Status,
+    remote: &RemoteStatus,
+    run: &mut StatusRun,
+) -> Result<(), ApiError> {
+    let Some(conversion_id) = &lead.conversion_id else {
+        return Ok(());
+    };
+    let loaded = Loaded {
+        status,
+        raw: &remote.raw_status,
+        payout: remote.payout.and_then(|p| money::check_amount(p).ok()),
+        currency: remote.currency.as_deref().and_then(money::currency),
+    };
+    match apply_loaded(state, conversion_id, &loaded, Utc::now()).await? {
+        Some(conversion) => {
+            run.changed += 1;
+            if affnet_core::conversion::rank(conversion.status) == 2 {
+                close(state, &lead.lead_id).await?;
+            }
+        }
+        None => run.unchanged += 1,
+    }
+    Ok(())
+}
+
+/// One run for `integration`: every open lead asked once.
+pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRun, ApiError> {
+    let started = Instant::now();
+    let network = state.network_of(integration)?;
+    let api = affnet_networks::spec::of(&network.slug)
+        .filter(|a| a.statuses.is_some())
+        .ok_or_else(|| ApiError::Failed {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "no_status_api",
+            message: format!(
+                "{} has no public status API: its statuses come by postback",
+                network.name
+            ),
+        })?;
+    let call = api.statuses.as_ref().expect("filtered");
+    let since = Utc::now() - chrono::Duration::days(WINDOW_DAYS);
+    let open = open_leads(state, &integration.id, since).await?;
+    let mut run = StatusRun {
+        integration_id: integration.id.clone(),
+        leads_asked: open.len(),
+        ..StatusRun::default()
+    };
+    if !open.is_empty() {
+        let refs: Vec<LeadRef> = open
+            .iter()
+            .map(|l| LeadRef {
+                order_id: l.order_id.clone(),
+                click_id: l.click_id.clone(),
+            })
+            .collect();
+        let timeout = Duration::from_millis(u64::from(integration.timeout_ms));
+        let report = affnet_networks::adapter(api)
+            .load_statuses(api, &account(state, integration, timeout), &refs, since)
+            .await
+            .map_err(|e| ApiError::Failed {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "status_sync_config",
+                message: e.to_string(),
+            })?;
+        run.requests = report.requests;
+        run.errors = report.errors;
+        let by_id: HashMap<&str, &OpenLead> = open
+            .iter()
+            .filter_map(|l| match call.by {
+                By::OrderId => l.order_id.as_deref().map(|id| (id, l)),
+                By::ClickId => Some((l.click_id.as_str(), l)),
+            })
+            .collect();
+        for remote in &report.statuses {
+            let Some(lead) = by_id.get(remote.id.as_str()) else {
+                continue;
+            };
+            match status_of(call, network, &remote.raw_status) {
+                Some(status) => apply(state, lead, status, remote, &mut run).await?,
+                None => run.errors.push(format!(
+                    "lead {}: unknown status `{}`",
+                    lead.lead_id,
+                    remote.raw_status.chars().take(40).collect::<String>()
+                )),
+            }
+        }
+    }
+    run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        integration = %integration.id,
+        asked = run.leads_asked,
+        changed = run.changed,
+        errors = run.errors.len(),
+        requests = run.requests,
+        "lead statuses loaded"
+    );
+    Ok(run)
+}
+
+/// `POST /integrations/{id}/status-sync`: one run now, answered with what it did.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StatusRun>, ApiError> {
+    let integration = crate::integrations::load(&state, &id).await?;
+    let run = run(&state, &integration).await?;
+    let keep = 2 * 24 * 3600;
+    state
+        .repo
+        .set_status_sync_last_run(&integration.id, Utc::now(), keep)
+        .await?;
+    Ok(Json(run))
+}

@@ -1,0 +1,176 @@
+//! Networks whose API facts are incomplete, through the real router on the embedded store:
+//! Traffury's host is not public, so its integrations must set `settings.api_url` (and its leads
+//! go there); MarketCall and OmniCPA show no lead call in public, so `POST /leads` answers 422
+//! `no_lead_api` naming them and `GET /networks` says why.
+
+mod lead_cases;
+mod pb_support;
+mod support;
+
+use affnet_store::{ItemStore, SqliteStore};
+use axum::http::StatusCode;
+use lead_cases::Env;
+use pb_support::Pb;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+fn store() -> Arc<dyn ItemStore> {
+    Arc::new(SqliteStore::in_memory().expect("in-memory sqlite"))
+}
+
+fn traffury(settings: Value) -> String {
+    json!({"network": "traffury", "name": "T", "settings": settings,
+           "credentials": {"user_id": "42", "api_key": "tf-secret-token"}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn traffury_integrations_need_an_api_url() {
+    let pb = Pb::new(store());
+    for (settings, code) in [
+        (json!({}), "missing_field"),
+        (json!({"api_url": ""}), "missing_field"),
+        (
+            json!({"api_url": "ftp://lead.traffury.example"}),
+            "invalid_value",
+        ),
+        (
+            json!({"api_url": "https://lead.traffury.example/?t=1"}),
+            "invalid_value",
+        ),
+    ] {
+        let r = pb
+            .post(
+                "/integrations",
+                "application/json",
+                traffury(settings.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{settings}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], "settings.api_url", "{}", r.text);
+        assert_eq!(r.json["error"]["code"], code, "{}", r.text);
+    }
+    assert!(
+        pb.get("/integrations").await.json["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let ok = json!({"api_url": "https://lead.traffury.example/api"});
+    let r = pb
+        .post("/integrations", "application/json", traffury(ok))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.json["settings"]["api_url"],
+        "https://lead.traffury.example/api"
+    );
+    // Other networks keep it optional, and checked when given.
+    let leadbit = |settings: Value| {
+        json!({"network": "leadbit", "name": "L", "credentials": {"api_key": "k"}, "settings": settings})
+            .to_string()
+    };
+    let r = pb
+        .post("/integrations", "application/json", leadbit(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let bad = json!({"api_url": "leadbit.example"});
+    let r = pb
+        .post("/integrations", "application/json", leadbit(bad))
+        .await;
+    assert_eq!(r.json["error"]["field"], "settings.api_url", "{}", r.text);
+
+    let networks = pb.get("/networks").await;
+    let spec = networks.json["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["slug"] == "traffury")
+        .unwrap()["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "api_url")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (spec["required"].as_bool(), spec["type"].as_str()),
+        (Some(true), Some("base_url"))
+    );
+}
+
+#[tokio::test]
+async fn a_traffury_lead_goes_to_its_api_url() {
+    let env = Env::new(store(), "traffury", json!({"tfuo": "o1", "tfuf": "f1"})).await;
+    Mock::given(method("POST"))
+        .and(path("/"))
+        .and(query_param("webmasterID", "77"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"TF-1"}"#))
+        .mount(&env.network)
+        .await;
+    let click = env.click().await;
+    let r = env.post_lead(&env.body(&click), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["network_order_id"], "TF-1", "{}", r.text);
+    let sent = &env.network.received_requests().await.unwrap()[0];
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&sent.body)
+        .into_owned()
+        .collect();
+    assert!(
+        form.contains(&("utm_campaign".into(), click.clone())),
+        "{form:?}"
+    );
+}
+
+#[tokio::test]
+async fn networks_without_a_public_lead_call_answer_no_lead_api() {
+    for (slug, params, name, why) in [
+        (
+            "marketcall",
+            json!({"mcallc": "ch1", "mcallp": "7"}),
+            "MarketCall",
+            "creates no lead",
+        ),
+        (
+            "omnicpa",
+            json!({"omni": "5", "omnilang": "ENG"}),
+            "OmniCPA",
+            "not public",
+        ),
+    ] {
+        let env = Env::new(store(), slug, params).await;
+        let r = env.post_lead(&env.body(&env.click().await), None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.json["error"]["code"], "no_lead_api", "{}", r.text);
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{name} has no lead API")),
+            "{message}"
+        );
+        assert!(message.contains(why), "{message}");
+        assert!(
+            env.pb.get("/leads").await.json["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(env.network.received_requests().await.unwrap().is_empty());
+
+        let networks = env.pb.get("/networks").await;
+        let network = networks.json["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["slug"] == slug)
+            .cloned()
+            .unwrap();
+        let api = &network["api"];
+        assert_eq!(
+            (api["send"].as_bool(), api["grade"].as_str()),
+            (Some(false), Some("C"))
+        );
+        assert!(api["no_send"].as_str().unwrap().contains(why), "{api}");
+    }
+}

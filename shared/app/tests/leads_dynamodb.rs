@@ -1,0 +1,14 @@
+//! Lead cases on the DynamoDB adapter against moto (started by the test command).
+
+mod lead_cases;
+mod pb_support;
+mod support;
+
+use affnet_store::ItemStore;
+use std::sync::Arc;
+
+async fn fresh() -> Arc<dyn ItemStore> {
+    Arc::new(affnet_store::testing::fresh_dynamo_store().await)
+}
+
+lead_suite!(fresh());

@@ -1,0 +1,157 @@
+//! Reading replies: dotted paths into JSON, and what a reply means for a lead or a test.
+
+use crate::lead::{SendOutcome, Transient};
+use crate::request::RawReply;
+use crate::spec::Reply;
+use serde_json::Value;
+
+/// The value at a dotted path (`data.id`, `items.0.status`), as text; empty path = the root.
+pub fn at<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.is_empty() {
+        return Some(root);
+    }
+    path.split('.').try_fold(root, |v, part| match v {
+        Value::Object(map) => map.get(part),
+        Value::Array(list) => part.parse::<usize>().ok().and_then(|i| list.get(i)),
+        _ => None,
+    })
+}
+
+/// A scalar as text (`null`, objects and lists are none).
+pub fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn first(root: &Value, paths: &[String]) -> Option<String> {
+    paths.iter().find_map(|p| text(at(root, p)))
+}
+
+/// Whether the reply says success (`ok` is `http` or `PATH=V1|V2`).
+fn ok(rule: &str, status: u16, json: &Value) -> bool {
+    if !(200..300).contains(&status) {
+        return false;
+    }
+    if rule == "http" {
+        return true;
+    }
+    if let Some(path) = rule.strip_suffix('?') {
+        return text(at(json, path)).is_some();
+    }
+    if let Some((path, value)) = rule.split_once("!=") {
+        return !text(at(json, path)).is_some_and(|got| got.eq_ignore_ascii_case(value));
+    }
+    match rule.split_once('=') {
+        None => false,
+        Some((path, values)) => {
+            let got = text(at(json, path)).unwrap_or_default();
+            values.split('|').any(|v| v.eq_ignore_ascii_case(&got))
+        }
+    }
+}
+
+/// The network's code and text of a refusal (its HTTP status when it gives no code).
+fn error_of(reply: &Reply, status: u16, json: &Value, body: &str) -> (Option<String>, String) {
+    let code = first(json, &reply.error_code);
+    let text = first(json, &reply.error_text).unwrap_or_else(|| {
+        let body = body.trim();
+        if body.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            body.chars().take(300).collect()
+        }
+    });
+    (code, text)
+}
+
+fn listed(list: &[String], code: Option<&str>, status: u16) -> bool {
+    let status = status.to_string();
+    list.iter()
+        .any(|c| Some(c.as_str()) == code || *c == status)
+}
+
+fn has_word(words: &[String], text: &str) -> bool {
+    let lower = text.to_lowercase();
+    words.iter().any(|w| lower.contains(w.as_str()))
+}
+
+/// What a send reply means. Transport failures, 429 and 5xx are transient; duplicates and
+/// auth refusals are recognised by the spec's codes and words; any other refusal is final.
+pub fn classify_send(reply: &Reply, raw: &RawReply) -> SendOutcome {
+    if let Some((kind, message)) = &raw.failure {
+        return SendOutcome::Retry {
+            kind: *kind,
+            message: message.clone(),
+        };
+    }
+    let status = raw.status.unwrap_or_default();
+    let json: Value = serde_json::from_str(&raw.body).unwrap_or(Value::Null);
+    let order_id = reply.order_id.as_deref().and_then(|p| text(at(&json, p)));
+    if ok(&reply.ok, status, &json) {
+        return SendOutcome::Sent { order_id };
+    }
+    let (code, message) = error_of(reply, status, &json, &raw.body);
+    if listed(&reply.duplicate_codes, code.as_deref(), status)
+        || has_word(&reply.duplicate_words, &message)
+    {
+        return SendOutcome::Duplicate {
+            order_id,
+            code,
+            message,
+        };
+    }
+    let transient = |kind| SendOutcome::Retry {
+        kind,
+        message: format!("HTTP {status}: {message}"),
+    };
+    if status == 429 {
+        return transient(Transient::RateLimited);
+    }
+    if status >= 500 {
+        return transient(Transient::Server);
+    }
+    if status == 401
+        || listed(&reply.auth_codes, code.as_deref(), status)
+        || has_word(&reply.auth_words, &message)
+    {
+        return transient(Transient::Authentication);
+    }
+    SendOutcome::Rejected { code, message }
+}
+
+/// What a read-only call's reply means for a connection test.
+pub fn classify_test(reply: &Reply, raw: &RawReply) -> crate::lead::TestOutcome {
+    use crate::lead::TestOutcome;
+    if let Some((_, message)) = &raw.failure {
+        return TestOutcome::Connection {
+            detail: message.clone(),
+        };
+    }
+    let status = raw.status.unwrap_or_default();
+    let json: Value = serde_json::from_str(&raw.body).unwrap_or(Value::Null);
+    if ok(&reply.ok, status, &json) {
+        return TestOutcome::Ok {
+            detail: format!("the network answered HTTP {status} and accepted the key"),
+        };
+    }
+    let (_, message) = error_of(reply, status, &json, &raw.body);
+    if status >= 500 || status == 429 {
+        return TestOutcome::Connection {
+            detail: format!("the network answered HTTP {status}: {message}"),
+        };
+    }
+    let lower = message.to_lowercase();
+    let fix = if lower.contains("ip") {
+        "add this server's public IPv4 address to the network's IP whitelist"
+    } else {
+        "check the credentials of the integration (a new key from the network's account)"
+    };
+    TestOutcome::Authentication {
+        detail: format!("HTTP {status}: {message}"),
+        fix: fix.into(),
+    }
+}
