@@ -82,6 +82,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     scheduler.start(state.clone()).await?;
+    // Webhook deliveries drain the event feed here (the events function does on AWS).
+    let _deliveries = affnet_app::events::drain::start(&state)?;
     let shutdown = shutdown_signal()?;
     tracing::info!(
         max_connections = limits.max_connections,

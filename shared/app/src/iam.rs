@@ -21,6 +21,8 @@ pub fn store_calls(function: Function) -> &'static [StoreCall] {
         Function::Click | Function::Postback => &[Read, Create, Replace, Update, Add, Check],
         // Integrations and offers are deleted or replaced (DELETE /integrations/{id}, sync).
         Function::Api | Function::OfferSync => StoreCall::ALL,
+        // The stream hands it the outbox items: it never calls the table.
+        Function::Events => &[],
     }
 }
 
