@@ -12,6 +12,7 @@ mod receiver;
 mod support;
 
 use affnet_app::events::publish::{ATTEMPTS, MAX_ENTRIES, Publisher};
+use affnet_app::events::stand_in::StandInBus;
 use affnet_app::events::stream::{Targets, handle};
 use affnet_app::events::webhooks::Webhooks;
 use affnet_app::events::{EventsConfig, WebhookSecret};
@@ -20,13 +21,9 @@ use affnet_store::dynamo::stream::stream_image;
 use affnet_store::events::event_write;
 use affnet_store::{SqliteStore, Write};
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn client(endpoint: &str) -> aws_sdk_eventbridge::Client {
@@ -146,78 +143,15 @@ async fn events_reach_a_rule_target_on_motos_eventbridge() {
     }
 }
 
-/// What the stand-in saw and how it answers.
-#[derive(Default)]
-struct Bus {
-    /// Ids to fail on their first attempt, then accept.
-    flaky: BTreeSet<String>,
-    /// Ids to fail on every attempt.
-    poison: BTreeSet<String>,
-    attempts: Mutex<BTreeMap<String, u32>>,
-    accepted: Mutex<Vec<String>>,
-    /// Entries per request, and the requests' targets.
-    requests: Mutex<Vec<(usize, String)>>,
-}
-
-/// PutEvents, as the SDK sends it (awsJson1_1, `X-Amz-Target: AWSEvents.PutEvents`).
-async fn put_events(
-    State(bus): State<Arc<Bus>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl axum::response::IntoResponse {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let request: Value = serde_json::from_slice(&body).unwrap();
-    let entries = request["Entries"].as_array().cloned().unwrap_or_default();
-    bus.requests.lock().unwrap().push((entries.len(), target));
-    let mut failed = 0;
-    let results: Vec<Value> = entries
-        .iter()
-        .map(|entry| {
-            let detail: Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
-            let id = detail["id"].as_str().unwrap().to_string();
-            let attempt = {
-                let mut attempts = bus.attempts.lock().unwrap();
-                let n = attempts.entry(id.clone()).or_default();
-                *n += 1;
-                *n
-            };
-            if bus.poison.contains(&id) || (bus.flaky.contains(&id) && attempt == 1) {
-                failed += 1;
-                return json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"});
-            }
-            bus.accepted.lock().unwrap().push(id);
-            json!({"EventId": ulid::Ulid::new().to_string()})
-        })
-        .collect();
-    (
-        [("content-type", "application/x-amz-json-1.1")],
-        json!({"FailedEntryCount": failed, "Entries": results}).to_string(),
-    )
-}
-
-async fn stand_in(bus: Arc<Bus>) -> String {
-    let app = Router::new()
-        .fallback(axum::routing::post(put_events))
-        .with_state(bus);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn partial_failures_are_sent_again_and_what_never_goes_is_reported() {
     let sent = events(25);
-    let bus = Arc::new(Bus {
+    let bus = Arc::new(StandInBus {
         flaky: sent.iter().step_by(3).map(|e| e.id.clone()).collect(),
-        poison: BTreeSet::from([sent[7].id.clone()]),
-        ..Bus::default()
+        refused: BTreeSet::from([sent[7].id.clone()]),
+        ..StandInBus::default()
     });
-    let publisher = Publisher::new(client(&stand_in(bus.clone()).await), "affnet-test");
+    let publisher = Publisher::new(client(&bus.serve().await), "affnet-test");
     let unpublished = publisher.publish(&sent).await;
     assert_eq!(unpublished.len(), 1, "{unpublished:?}");
     assert_eq!(unpublished[0].index, 7);
@@ -247,10 +181,11 @@ async fn partial_failures_are_sent_again_and_what_never_goes_is_reported() {
         requests.iter().all(|(_, t)| t == "AWSEvents.PutEvents"),
         "{requests:?}"
     );
-    // Batches of 10, 10 and 5; each batch's failed entries sent again in one request: the
-    // first batch's 5 (4 flaky, 1 poison), then the poison one alone.
-    let sizes: Vec<usize> = requests.iter().map(|(n, _)| *n).collect();
-    assert_eq!(sizes, [10, 5, 1, 10, 3, 5, 2]);
+    // Batches of 10, 10 and 5 (sent at once); each batch's failed entries sent again in one
+    // request: the first batch's 5 (4 flaky, 1 poison), then the poison one alone.
+    let mut sizes: Vec<usize> = requests.iter().map(|(n, _)| *n).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2, 3, 5, 5, 10, 10]);
 }
 
 /// A stream batch made of the store's outbox items: published and delivered; the record of the
@@ -299,11 +234,11 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
     ));
     records.push(record("REMOVE", "202", image(&outbox[0])));
 
-    let bus = Arc::new(Bus {
-        poison: BTreeSet::from([outbox[2].id.clone()]),
-        ..Bus::default()
+    let bus = Arc::new(StandInBus {
+        refused: BTreeSet::from([outbox[2].id.clone()]),
+        ..StandInBus::default()
     });
-    let publisher = Publisher::new(client(&stand_in(bus.clone()).await), "affnet-test");
+    let publisher = Publisher::new(client(&bus.serve().await), "affnet-test");
     let receiver = receiver::Receiver::start(0).await;
     let config = EventsConfig {
         webhook_urls: vec![receiver.url.clone()],
@@ -315,7 +250,7 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
         bus: Some(&publisher),
         webhooks: Some(&webhooks),
     };
-    let answer = handle(&json!({ "Records": records }), &targets)
+    let answer = handle(&json!({ "Records": records }), &targets, None)
         .await
         .unwrap();
     assert_eq!(
@@ -332,11 +267,19 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
         .collect();
     assert_eq!(delivered, outbox.iter().map(|e| e.id.clone()).collect());
 
-    assert!(
-        handle(&json!({"Records": [{"eventName": "INSERT"}]}), &targets)
-            .await
-            .is_err()
+    // Webhook deliveries still running at the invocation's deadline fail their records.
+    let late = json!({ "Records": &records[..2] });
+    let now = Some(tokio::time::Instant::now());
+    let answer = handle(&late, &targets, now).await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "100"}, {"itemIdentifier": "101"}]})
     );
-    let empty = handle(&json!({"Records": []}), &targets).await.unwrap();
+
+    let unreadable = json!({"Records": [{"eventName": "INSERT"}]});
+    assert!(handle(&unreadable, &targets, None).await.is_err());
+    let empty = handle(&json!({"Records": []}), &targets, None)
+        .await
+        .unwrap();
     assert_eq!(empty, json!({"batchItemFailures": []}));
 }

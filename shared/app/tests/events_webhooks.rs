@@ -31,6 +31,15 @@ fn config(url: url::Url) -> Config {
     }
 }
 
+fn event() -> Event {
+    Event::new(
+        affnet_core::ids::new_id(),
+        affnet_core::EventType::ConversionRecorded,
+        chrono::Utc::now(),
+        json!({"integration_id": "I1"}),
+    )
+}
+
 /// Waits (at most 20 s) until the webhook's cursor is stored: deliveries have started.
 async fn started(pb: &Pb, url: &url::Url) {
     let consumer = drain::consumer_of(url);
@@ -120,12 +129,7 @@ async fn a_failing_receiver_is_tried_again_then_given_up() {
     let receiver = Receiver::start(100).await;
     let config = config(receiver.url.clone());
     let webhooks = Webhooks::new(&config.events, None, true).unwrap().unwrap();
-    let event = Event::new(
-        affnet_core::ids::new_id(),
-        affnet_core::EventType::ConversionRecorded,
-        chrono::Utc::now(),
-        json!({"integration_id": "I1"}),
-    );
+    let event = event();
     let started = Instant::now();
     let result = webhooks.deliver(&receiver.url, &event).await;
     assert_eq!(result, Err(DeliveryError::Status(500)));
@@ -155,12 +159,7 @@ async fn a_private_webhook_host_is_refused_by_the_guard() {
         ..config(url.clone())
     };
     let webhooks = Webhooks::new(&strict.events, None, false).unwrap().unwrap();
-    let event = Event::new(
-        affnet_core::ids::new_id(),
-        affnet_core::EventType::ConversionRecorded,
-        chrono::Utc::now(),
-        json!({"integration_id": "I1"}),
-    );
+    let event = event();
     match webhooks.deliver(&url, &event).await {
         Err(DeliveryError::Refused(why)) => assert!(why.contains("non-public"), "{why}"),
         other => panic!("{other:?}"),

@@ -52,6 +52,10 @@ fn conversion(transaction: &str, status: Status) -> Conversion {
     )
 }
 
+fn sync_log(trigger: SyncTrigger, started: chrono::DateTime<Utc>) -> SyncLog {
+    SyncLog::start(affnet_core::ids::new_id(), "I1", trigger, None, started)
+}
+
 /// Every event in the outbox, oldest first.
 async fn all_events(repo: &Repo) -> Vec<Event> {
     let until = affnet_core::ids::new_id();
@@ -152,13 +156,7 @@ pub async fn changes_carry_their_events(store: Arc<dyn ItemStore>) {
         .unwrap();
 
     let started = Utc::now();
-    let log = SyncLog::start(
-        affnet_core::ids::new_id(),
-        "I1",
-        SyncTrigger::Manual,
-        None,
-        started,
-    );
+    let log = sync_log(SyncTrigger::Manual, started);
     let (lease, log) = repo
         .begin_sync(&log, Duration::from_secs(60))
         .await
@@ -168,13 +166,7 @@ pub async fn changes_carry_their_events(store: Arc<dyn ItemStore>) {
     done.finished_at = Some(Utc::now());
     done.counts.created = 2;
     repo.finish_sync(&lease, &done).await.unwrap();
-    let mut skipped = SyncLog::start(
-        affnet_core::ids::new_id(),
-        "I1",
-        SyncTrigger::Scheduled,
-        None,
-        started,
-    );
+    let mut skipped = sync_log(SyncTrigger::Scheduled, started);
     skipped.status = SyncStatus::Skipped;
     repo.record_sync_log(&skipped).await.unwrap();
     let day = "2026-11-30".parse().unwrap();

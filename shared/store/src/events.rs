@@ -44,6 +44,11 @@ pub fn event_write(event: &Event) -> Result<Write, StoreError> {
     })
 }
 
+/// The outbox write of `event`, if there is one.
+pub(crate) fn outbox(event: Option<Event>) -> Result<Option<Write>, StoreError> {
+    event.map(|e| event_write(&e)).transpose()
+}
+
 pub fn event_from(item: &Item) -> Result<Event, StoreError> {
     decode(item)
 }

@@ -12,7 +12,7 @@
 //! Conversions a run creates or changes are written by [`Repo::create_conversion`] /
 //! [`Repo::change_conversion`] only, like postbacks'.
 
-use crate::events::event_write;
+use crate::events::outbox;
 use crate::port::{Condition, Item, Key, MAX_BATCH, Query, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
 use affnet_core::reconcile::{Difference, ReconRun};
@@ -45,9 +45,10 @@ fn run_from(item: &Item) -> Result<ReconRun, StoreError> {
 
 /// The outbox write of a finished run (none while it runs).
 fn finished_event(run: &ReconRun) -> Result<Option<Write>, StoreError> {
-    Event::reconciliation_finished(affnet_core::ids::new_id(), run)
-        .map(|e| event_write(&e))
-        .transpose()
+    outbox(Event::reconciliation_finished(
+        affnet_core::ids::new_id(),
+        run,
+    ))
 }
 
 fn difference_from(item: &Item) -> Result<Difference, StoreError> {

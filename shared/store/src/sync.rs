@@ -13,7 +13,7 @@
 //! `offer_sync.finished` event, [`crate::events`]), so an unchanged re-sync costs exactly two
 //! store writes however many offers it looks at.
 
-use crate::events::event_write;
+use crate::events::outbox;
 use crate::offers::{RemoteEntry, remote_key};
 use crate::port::{Condition, Item, Key, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
@@ -60,9 +60,7 @@ fn lease_item(lease: &SyncLease, acquired_at: DateTime<Utc>) -> Result<Item, Sto
 
 /// The outbox write of a finished log (none while it runs).
 fn finished_event(log: &SyncLog) -> Result<Option<Write>, StoreError> {
-    Event::offer_sync_finished(affnet_core::ids::new_id(), log)
-        .map(|e| event_write(&e))
-        .transpose()
+    outbox(Event::offer_sync_finished(affnet_core::ids::new_id(), log))
 }
 
 fn log_from(item: &Item) -> Result<SyncLog, StoreError> {

@@ -197,7 +197,10 @@ pub fn webhook_urls(list: &str, allow_private: bool) -> Result<Vec<Url>, ConfigE
         if private_literal && !allow_private {
             return Err(refuse(raw, "points at a private or reserved address"));
         }
-        urls.push(url);
+        // One delivery task (and cursor) per URL, however often it is listed.
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
     }
     Ok(urls)
 }
@@ -228,6 +231,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.len(), 2);
+        let twice = webhook_urls("https://h.example.com/a,https://h.example.com/a", false);
+        assert_eq!(twice.unwrap().len(), 1);
         for (bad, why) in [
             ("http://hooks.example.com/a", "https"),
             ("https://127.0.0.1/a", "private"),

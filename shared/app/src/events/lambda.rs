@@ -12,6 +12,8 @@ use crate::routes::Function;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The service-specific endpoint variable of the AWS SDKs, honoured for EventBridge (tests
 /// point it at moto or a stand-in; unset on Lambda).
@@ -34,11 +36,19 @@ pub async fn run() -> Result<(), lambda_http::Error> {
                 bus: Some(&function.publisher),
                 webhooks: function.webhooks.as_ref(),
             };
-            handle(&event.payload, &targets).await.map_err(InvalidEvent)
+            // When to stop waiting for webhook deliveries.
+            let deadline = crate::lambda_offer_sync::deadline_before(&event.context, ANSWER_MARGIN)
+                .map(Instant::from_std);
+            handle(&event.payload, &targets, deadline)
+                .await
+                .map_err(InvalidEvent)
         }
     }))
     .await
 }
+
+/// Time kept back from the invocation's deadline to answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// The payload was not a stream batch: the invocation fails as `InvalidEvent`.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,8 @@ pub mod drain;
 pub mod feed;
 pub mod lambda;
 pub mod publish;
+#[cfg(feature = "testing")]
+pub mod stand_in;
 pub mod stream;
 pub mod webhooks;
 

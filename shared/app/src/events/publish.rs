@@ -51,13 +51,19 @@ impl Publisher {
             .build()
     }
 
-    /// Publishes `events`; those that could not be published, with the last reason.
+    /// Publishes `events` (the batches at once); those that could not be published, with the
+    /// last reason.
     pub async fn publish(&self, events: &[Event]) -> Vec<Unpublished> {
-        let mut unpublished = Vec::new();
         let indexes: Vec<usize> = (0..events.len()).collect();
-        for batch in indexes.chunks(MAX_ENTRIES) {
-            unpublished.extend(self.publish_batch(events, batch).await);
-        }
+        let batches = indexes
+            .chunks(MAX_ENTRIES)
+            .map(|batch| self.publish_batch(events, batch));
+        let mut unpublished: Vec<Unpublished> = futures::future::join_all(batches)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        unpublished.sort_by_key(|u| u.index);
         unpublished
     }
 

@@ -12,6 +12,7 @@ use affnet_core::Event;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 /// Webhook deliveries in flight at once within a batch.
 const DELIVERIES_AT_ONCE: usize = 8;
@@ -43,8 +44,13 @@ pub struct Targets<'a> {
     pub webhooks: Option<&'a Webhooks>,
 }
 
-/// Handles one stream batch; the answer Lambda reads (its failed records).
-pub async fn handle(payload: &Value, targets: &Targets<'_>) -> Result<Value, String> {
+/// Handles one stream batch; the answer Lambda reads (its failed records). Webhook deliveries
+/// still running at `deadline` count as failed (the invocation must answer before its timeout).
+pub async fn handle(
+    payload: &Value,
+    targets: &Targets<'_>,
+    deadline: Option<Instant>,
+) -> Result<Value, String> {
     let batch: Batch = serde_json::from_value(payload.clone())
         .map_err(|e| format!("not a DynamoDB stream batch: {e}"))?;
     let mut failed: Vec<&str> = Vec::new();
@@ -70,7 +76,7 @@ pub async fn handle(payload: &Value, targets: &Targets<'_>) -> Result<Value, Str
         }
     }
     if let Some(webhooks) = targets.webhooks {
-        for index in undelivered(webhooks, &events).await {
+        for index in undelivered(webhooks, &events, deadline).await {
             sent_ok[index] = false;
         }
     }
@@ -101,27 +107,41 @@ fn read(record: &Record) -> Result<Option<Event>, String> {
     affnet_store::dynamo::stream::outbox_event(image).map_err(|e| e.to_string())
 }
 
-/// The indexes of the events some webhook did not take.
-async fn undelivered(webhooks: &Webhooks, events: &[(Event, &str)]) -> Vec<usize> {
+/// The indexes of the events some webhook did not take (by `deadline`).
+async fn undelivered(
+    webhooks: &Webhooks,
+    events: &[(Event, &str)],
+    deadline: Option<Instant>,
+) -> Vec<usize> {
     let jobs = events.iter().enumerate().flat_map(|(index, (event, _))| {
         webhooks.urls().iter().map(move |url| async move {
             let result = webhooks.deliver(url, event).await;
             (index, result)
         })
     });
-    let results: Vec<_> = futures::stream::iter(jobs)
-        .buffer_unordered(DELIVERIES_AT_ONCE)
-        .collect()
-        .await;
-    let mut failed: Vec<usize> = results
-        .into_iter()
-        .filter_map(|(index, result)| {
-            let error = result.err()?;
-            tracing::error!(event = %events[index].0.id, error = %error, "webhook delivery failed; the record is sent again");
-            Some(index)
-        })
-        .collect();
-    failed.sort_unstable();
-    failed.dedup();
-    failed
+    let mut results =
+        std::pin::pin!(futures::stream::iter(jobs).buffer_unordered(DELIVERIES_AT_ONCE));
+    // Deliveries each event still lacks.
+    let mut lacking = vec![webhooks.urls().len(); events.len()];
+    let collect = async {
+        while let Some((index, result)) = results.next().await {
+            match result {
+                Ok(()) => lacking[index] -= 1,
+                Err(error) => {
+                    tracing::error!(event = %events[index].0.id, error = %error, "webhook delivery failed; the record is sent again");
+                }
+            }
+        }
+    };
+    match deadline {
+        Some(deadline) => {
+            if tokio::time::timeout_at(deadline, collect).await.is_err() {
+                tracing::error!(
+                    "webhook deliveries still running at the invocation's deadline; their records are sent again"
+                );
+            }
+        }
+        None => collect.await,
+    }
+    (0..events.len()).filter(|&i| lacking[i] > 0).collect()
 }

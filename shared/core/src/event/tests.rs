@@ -31,6 +31,17 @@ fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 10, minute, 0).unwrap()
 }
 
+/// A new pending conversion of 5 USD, recorded at minute 0.
+fn pending() -> Conversion {
+    Conversion::create(
+        "INT1",
+        "leadbit",
+        &decision(Status::Pending, "5"),
+        Some("USD"),
+        at(0),
+    )
+}
+
 fn ids() -> impl FnMut() -> String {
     let mut n = 0;
     move || {
@@ -41,13 +52,7 @@ fn ids() -> impl FnMut() -> String {
 
 #[test]
 fn a_new_conversion_is_recorded_with_its_ids_and_no_personal_data() {
-    let c = Conversion::create(
-        "INT1",
-        "leadbit",
-        &decision(Status::Pending, "5"),
-        Some("USD"),
-        at(0),
-    );
+    let c = pending();
     let events = Event::for_conversion(None, &c, ids());
     assert_eq!(events.len(), 1);
     let e = &events[0];
@@ -80,13 +85,7 @@ fn a_new_conversion_is_recorded_with_its_ids_and_no_personal_data() {
 
 #[test]
 fn a_status_change_says_old_and_new_status_payout_and_source() {
-    let c = Conversion::create(
-        "INT1",
-        "leadbit",
-        &decision(Status::Pending, "5"),
-        Some("USD"),
-        at(0),
-    );
+    let c = pending();
     let Applied::Changed(mut next, _) =
         c.apply(&decision(Status::Approved, "7.50"), Some("USD"), at(5))
     else {
@@ -110,13 +109,7 @@ fn a_status_change_says_old_and_new_status_payout_and_source() {
 
 #[test]
 fn attaching_a_click_is_attributed_and_nothing_else_is_no_event() {
-    let c = Conversion::create(
-        "INT1",
-        "leadbit",
-        &decision(Status::Pending, "5"),
-        Some("USD"),
-        at(0),
-    );
+    let c = pending();
     let mut next = c.clone();
     next.matched = true;
     next.offer_id = Some("OFFER1".into());
