@@ -8,7 +8,6 @@
 //!   shows them, with the records it could not send reported as batch item failures.
 
 mod pb_support;
-mod receiver;
 mod support;
 
 use affnet_app::events::publish::{ATTEMPTS, MAX_ENTRIES, Publisher};
@@ -239,7 +238,7 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
         ..StandInBus::default()
     });
     let publisher = Publisher::new(client(&bus.serve().await), "affnet-test");
-    let receiver = receiver::Receiver::start(0).await;
+    let receiver = affnet_app::events::receiver::Receiver::start(0).await;
     let config = EventsConfig {
         webhook_urls: vec![receiver.url.clone()],
         webhook_secret: Some(WebhookSecret::new("whsec-test-0123456789abcdef", "test").unwrap()),

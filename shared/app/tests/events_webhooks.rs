@@ -3,17 +3,16 @@
 //! after a restart from the cursor kept in the store; the SSRF guard refuses private hosts.
 
 mod pb_support;
-mod receiver;
 mod support;
 
 use affnet_app::Config;
+use affnet_app::events::receiver::Receiver;
 use affnet_app::events::webhooks::{DeliveryError, EVENT_ID_HEADER, EVENT_TYPE_HEADER, Webhooks};
 use affnet_app::events::{EventsConfig, WebhookSecret, drain};
 use affnet_core::Event;
 use affnet_core::event::signature;
 use affnet_store::{ItemStore, SqliteStore};
 use pb_support::Pb;
-use receiver::Receiver;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

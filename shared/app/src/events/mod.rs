@@ -9,6 +9,8 @@ pub mod feed;
 pub mod lambda;
 pub mod publish;
 #[cfg(feature = "testing")]
+pub mod receiver;
+#[cfg(feature = "testing")]
 pub mod stand_in;
 pub mod stream;
 pub mod webhooks;

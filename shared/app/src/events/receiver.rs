@@ -1,6 +1,5 @@
-//! A local webhook receiver (axum on 127.0.0.1): records every request's headers and body and
-//! answers 500 to the first `failing` requests, 204 after.
-#![allow(dead_code)]
+//! A local webhook receiver for tests (feature `testing`; axum on 127.0.0.1): records every
+//! request's headers and body and answers 500 to the first `failing` requests, 204 after.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -27,7 +26,7 @@ impl Delivery {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
+        serde_json::from_slice(&self.body).unwrap_or_default()
     }
 }
 
@@ -68,8 +67,10 @@ impl Receiver {
         let app = Router::new()
             .route("/hooks/affnet", axum::routing::post(receive))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("bound address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         let url = format!("http://{addr}/hooks/affnet?token=t0k3n")
             .parse()
