@@ -86,6 +86,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Lead retries, status loading and erasure of personal data: every minute, in-process here
     // (EventBridge Scheduler invokes the offer-sync function for them on AWS).
     let _lead_jobs = affnet_app::leads::jobs::spawn_local(state.clone(), Duration::from_secs(60));
+    // Webhook deliveries drain the event feed here (the events function does on AWS).
+    let _deliveries = affnet_app::events::drain::start(&state)?;
     let shutdown = shutdown_signal()?;
     tracing::info!(
         max_connections = limits.max_connections,

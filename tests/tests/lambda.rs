@@ -10,7 +10,7 @@ mod lambda_harness;
 use affnet_app::routes::Function as Fn;
 use affnet_store::testing::fresh_dynamo_store;
 use affnet_store::{Condition, DynamoStore, Item, ItemStore, Key, Write};
-use lambda_harness::events::{self, Body};
+use lambda_harness::events::{self, Body, postback_event};
 use lambda_harness::iam_proxy::Stall;
 use lambda_harness::runtime_api::Outcome;
 use lambda_harness::{Function, click_id_of, lambda_timeout, seed};
@@ -24,16 +24,6 @@ fn click_event(offer: &str) -> Value {
         &format!("/c/{offer}"),
         "msg=m1&cr=c1&sub1=fb",
         Body::None,
-    )
-}
-
-fn postback_event(integration: &str, form: &str) -> Value {
-    events::http(
-        "POST",
-        "/postback/{integration_id}",
-        &format!("/postback/{integration}"),
-        "",
-        Body::Form(form),
     )
 }
 

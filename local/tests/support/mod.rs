@@ -38,7 +38,9 @@ fn configure(mut cmd: Command, data_dir: &Path, listen: &str) -> Command {
         .env_remove("AFFNET_PUBLIC_URL")
         .env_remove("AFFNET_HEADER_TIMEOUT_SECS")
         .env_remove("AFFNET_IDLE_TIMEOUT_SECS")
-        .env_remove("AFFNET_MAX_CONNECTIONS");
+        .env_remove("AFFNET_MAX_CONNECTIONS")
+        .env_remove("AFFNET_WEBHOOK_URLS")
+        .env_remove("AFFNET_WEBHOOK_SECRET");
     cmd
 }
 

@@ -25,6 +25,9 @@ pub enum InitError {
     /// The click secret could not be read from Secrets Manager.
     #[error("click secret {arn}: {message}")]
     ClickSecret { arn: String, message: String },
+    /// The webhook secret could not be read from Secrets Manager (the events function).
+    #[error("webhook secret {arn}: {message}")]
+    WebhookSecret { arn: String, message: String },
 }
 
 impl InitError {
@@ -33,6 +36,7 @@ impl InitError {
         match self {
             InitError::Config(_) | InitError::Environment(_) => "ConfigError",
             InitError::ClickSecret { .. } => "ClickSecretError",
+            InitError::WebhookSecret { .. } => "WebhookSecretError",
         }
     }
 }
@@ -49,16 +53,27 @@ impl From<&InitError> for Diagnostic {
 /// Runs one Lambda function: builds its state once per container (an init failure is reported
 /// to the Runtime API and ends the process), then serves invocations until the runtime stops.
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
-    let state = match state_for(function).await {
-        Ok(state) => state,
-        Err(error) => {
-            report_init_error(&error).await;
-            return Err(error.into());
-        }
-    };
+    let state = start(function).await?;
     match function {
         Function::OfferSync => crate::lambda_offer_sync::run(state).await,
         other => lambda_http::run(crate::router::for_function(other, state)).await,
+    }
+}
+
+/// The function's state, built once per container; an init failure is reported to the Runtime
+/// API (and returned: the process then ends).
+pub async fn start(function: Function) -> Result<AppState, lambda_http::Error> {
+    started(state_for(function).await).await
+}
+
+/// `result` of an init step, its failure reported to the Runtime API.
+pub(crate) async fn started<T>(result: Result<T, InitError>) -> Result<T, lambda_http::Error> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            report_init_error(&error).await;
+            Err(error.into())
+        }
     }
 }
 
@@ -105,7 +120,7 @@ pub async fn state_for(function: Function) -> Result<AppState, InitError> {
 /// `AWS_ENDPOINT_URL` if set. Not `aws_config::load_defaults`: its provider chain (profile files,
 /// SSO, STS web identity, IMDS, ECS) never applies in Lambda, and linking it cost every package
 /// the STS and SSO clients.
-fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
+pub(crate) fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
     let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|r| !r.trim().is_empty()))
@@ -129,7 +144,7 @@ fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
     Ok(builder.build())
 }
 
-fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {
+pub(crate) fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(policy.connect_timeout)
         .operation_attempt_timeout(policy.attempt_timeout)
@@ -137,7 +152,7 @@ fn timeouts(policy: &SdkPolicy) -> TimeoutConfig {
         .build()
 }
 
-fn retries(policy: &SdkPolicy) -> RetryConfig {
+pub(crate) fn retries(policy: &SdkPolicy) -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(policy.max_attempts)
         .with_initial_backoff(Duration::from_millis(50))
@@ -146,15 +161,24 @@ fn retries(policy: &SdkPolicy) -> RetryConfig {
 
 /// The click secret's value (`GetSecretValue` once, at init).
 async fn click_secret(aws: &SdkConfig, arn: &str) -> Result<String, InitError> {
+    secret_string(aws, arn, |message| InitError::ClickSecret {
+        arn: arn.to_string(),
+        message,
+    })
+    .await
+}
+
+/// A secret's string value (`GetSecretValue` once, at init); `failed` says which secret failed.
+pub(crate) async fn secret_string(
+    aws: &SdkConfig,
+    arn: &str,
+    failed: impl Fn(String) -> InitError,
+) -> Result<String, InitError> {
     let policy = SdkPolicy::for_function(Function::Api);
     let config = aws_sdk_secretsmanager::config::Builder::from(aws)
         .timeout_config(timeouts(&policy))
         .retry_config(retries(&policy))
         .build();
-    let failed = |message: String| InitError::ClickSecret {
-        arn: arn.to_string(),
-        message,
-    };
     let out = aws_sdk_secretsmanager::Client::from_conf(config)
         .get_secret_value()
         .secret_id(arn)

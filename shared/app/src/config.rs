@@ -30,6 +30,8 @@ pub struct Config {
     /// default 10; 0 reads it for every postback). A token rotation or deactivation takes at most
     /// this long to reach a warm host; in exchange a new conversion costs one DynamoDB request.
     pub integration_cache_secs: u64,
+    /// Domain events: the bus, webhooks and the feed ([`crate::events::EventsConfig`]).
+    pub events: crate::events::EventsConfig,
     /// What only the AWS host uses.
     pub aws: AwsConfig,
     /// What only the local server uses.
@@ -148,6 +150,13 @@ impl SdkPolicy {
             },
             // Management calls and sync: patient, but each call well inside API Gateway's 30 s
             // (an HTTP sync's 25 s deadline leaves room for its closing write).
+            // Publishing a stream batch: each PutEvents well inside the function's timeout.
+            Function::Events => SdkPolicy {
+                connect_timeout: ms(1_000),
+                attempt_timeout: ms(2_000),
+                operation_timeout: ms(5_000),
+                max_attempts: 3,
+            },
             Function::Api | Function::OfferSync | Function::ConnectionTest | Function::Lead => {
                 SdkPolicy {
                     connect_timeout: ms(1_000),
@@ -240,17 +249,17 @@ impl Config {
     /// On Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), settings that contradict the deployment are
     /// refused (see [`lambda_contradictions`]).
     pub fn from_env_with_click_key(click_key: ClickKey) -> Result<Config, ConfigError> {
-        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        let lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        if lambda {
             lambda_contradictions()?;
         }
+        let allow_private_network = env_flag("AFFNET_ALLOW_PRIVATE_NETWORK");
         Ok(Config {
             admin_token: std::env::var("AFFNET_ADMIN_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
-            allow_private_network: env_flag("AFFNET_ALLOW_PRIVATE_NETWORK"),
-            tune: crate::tune_client::TuneOptions::for_host(
-                std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-            ),
+            allow_private_network,
+            tune: crate::tune_client::TuneOptions::for_host(lambda),
             click_key,
             click_ttl_days: env_days("AFFNET_CLICK_TTL_DAYS", DEFAULT_CLICK_TTL_DAYS)?,
             postback_log_ttl_days: env_days(
@@ -271,6 +280,7 @@ impl Config {
                     ))
                 })?,
             },
+            events: crate::events::EventsConfig::from_env(allow_private_network, lambda)?,
             aws: AwsConfig {
                 table: env_text("AFFNET_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_string()),
                 sync_function_arn: env_text(crate::schedule_aws::TARGET_ARN_VAR),
@@ -295,6 +305,7 @@ impl Config {
             lead_pii_days: DEFAULT_LEAD_PII_DAYS,
             public_url: None,
             integration_cache_secs: 0,
+            events: crate::events::EventsConfig::for_tests(),
             aws: AwsConfig {
                 table: DEFAULT_TABLE.to_string(),
                 ..AwsConfig::default()

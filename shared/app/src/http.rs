@@ -172,6 +172,11 @@ pub fn page_body(
 }
 
 fn decode_cursor(value: &str) -> Result<String, ApiError> {
+    decode_cursor_of("cursor", value)
+}
+
+/// A cursor [`page_body`] gave, passed back in the query parameter `field`.
+pub(crate) fn decode_cursor_of(field: &str, value: &str) -> Result<String, ApiError> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(value.trim_end_matches('='))
@@ -179,8 +184,10 @@ fn decode_cursor(value: &str) -> Result<String, ApiError> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| {
             affnet_core::InputError::invalid(
-                "cursor",
-                "`cursor` is not a cursor this API gave: pass back a `next_cursor` unchanged",
+                field,
+                format!(
+                    "`{field}` is not a cursor this API gave: pass back a `next_cursor` unchanged"
+                ),
             )
             .into()
         })

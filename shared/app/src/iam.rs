@@ -22,6 +22,8 @@ pub fn store_calls(function: Function) -> &'static [StoreCall] {
         // Integrations and offers are deleted or replaced (DELETE /integrations/{id}, sync).
         // Leads move their queue entries (a delete and a put) with every change.
         Function::Api | Function::OfferSync | Function::Lead => StoreCall::ALL,
+        // The stream hands it the outbox items: it never calls the table.
+        Function::Events => &[],
     }
 }
 

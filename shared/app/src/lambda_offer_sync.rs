@@ -61,14 +61,19 @@ pub fn scheduled_job(payload: &Value) -> Job {
     }
 }
 
-/// The instant to stop by, from the invocation's deadline (Unix milliseconds; 0 = unknown).
-fn deadline_of(context: &Context) -> Option<Instant> {
+/// The instant to stop by: the invocation's deadline (Unix milliseconds; 0 = unknown) less
+/// `margin`.
+pub(crate) fn deadline_before(context: &Context, margin: Duration) -> Option<Instant> {
     if context.deadline == 0 {
         return None;
     }
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let left = Duration::from_millis(context.deadline.saturating_sub(now_ms));
-    Some(Instant::now() + left.saturating_sub(FINISH_MARGIN))
+    Some(Instant::now() + left.saturating_sub(margin))
+}
+
+fn deadline_of(context: &Context) -> Option<Instant> {
+    deadline_before(context, FINISH_MARGIN)
 }
 
 /// Why an invocation failed. Lambda reports the variant's name as the error type (not the

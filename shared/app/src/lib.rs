@@ -7,6 +7,7 @@ pub mod config;
 pub mod connection_test;
 pub mod conversions;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod iam;
 pub mod integrations;

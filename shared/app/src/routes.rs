@@ -1,6 +1,6 @@
 //! Every HTTP route: its method and path, the Lambda function that serves it, whether it is a
 //! management route, and its handler. Each function has its table ([`API`], [`CLICK`],
-//! [`POSTBACK`], [`OFFER_SYNC`], [`CONNECTION_TEST`]) and [`ROUTES`] is all of them, made at
+//! [`POSTBACK`], [`OFFER_SYNC`], [`CONNECTION_TEST`], [`EVENTS`]) and [`ROUTES`] is all of them, made at
 //! compile time: the one list the routers are built from (so a route cannot exist without its
 //! handler), and against which tests check that `template.yaml` declares exactly these routes on
 //! exactly these functions.
@@ -13,8 +13,8 @@
 
 use crate::state::AppState;
 use crate::{
-    click, connection_test, conversions, integrations, leads, offer_sync, offers, postbacks,
-    reconcile, reports,
+    click, connection_test, conversions, events, integrations, leads, offer_sync, offers,
+    postbacks, reconcile, reports,
 };
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
@@ -35,16 +35,19 @@ pub enum Function {
     OfferSync,
     ConnectionTest,
     Lead,
+    /// Publishes the outbox from the table's stream (no HTTP routes).
+    Events,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::Api,
         Function::Click,
         Function::Postback,
         Function::OfferSync,
         Function::ConnectionTest,
         Function::Lead,
+        Function::Events,
     ];
 
     /// The binary's (and crate folder's) name.
@@ -56,6 +59,7 @@ impl Function {
             Function::OfferSync => "offer-sync",
             Function::ConnectionTest => "connection-test",
             Function::Lead => "lead",
+            Function::Events => "events",
         }
     }
 
@@ -123,7 +127,7 @@ const fn public(
     }
 }
 
-/// The management API (`api`): networks, integrations, offers, conversions, reports.
+/// The management API (`api`): networks, integrations, offers, conversions, reports, events.
 pub const API: &[Route] = &[
     admin("GET", "/networks", Function::Api, || {
         get(integrations::list_networks)
@@ -173,6 +177,7 @@ pub const API: &[Route] = &[
     admin("GET", "/reports", Function::Api, || get(reports::report)),
     admin("GET", "/leads", Function::Api, || get(leads::list)),
     admin("GET", "/leads/{id}", Function::Api, || get(leads::get)),
+    admin("GET", "/events", Function::Api, || get(events::feed::list)),
 ];
 
 /// Leads posted by landing pages (`lead`): stored, then sent to the offer's network.
@@ -268,6 +273,9 @@ pub const OFFER_SYNC: &[Route] = &[
     ),
 ];
 
+/// The events publisher (`events`): invoked by the table's stream, no routes.
+pub const EVENTS: &[Route] = &[];
+
 impl Function {
     /// This function's routes. Inlined, so that a call with a constant function references that
     /// table only (and the linker drops the other functions' handlers).
@@ -280,6 +288,7 @@ impl Function {
             Function::OfferSync => OFFER_SYNC,
             Function::ConnectionTest => CONNECTION_TEST,
             Function::Lead => LEAD,
+            Function::Events => EVENTS,
         }
     }
 }

@@ -201,6 +201,35 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// A client builder for other calls to hosts that configuration or users name (webhooks), with
+/// the same rules: no redirects, no proxy; when `strict`, https only and the host refused if any
+/// address it resolves to is not public ([`GuardedResolver`], so no second lookup can differ).
+pub fn guarded_client_builder(strict: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .https_only(strict);
+    match strict {
+        true => builder.dns_resolver(GuardedResolver {
+            lookup: Arc::new(SystemLookup),
+            check: true,
+        }),
+        false => builder,
+    }
+}
+
+/// Why the guard refused a call, if it did: found in the error's chain of sources.
+pub fn refusal(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<RefusedAddress>() {
+            return Some(refused.to_string());
+        }
+        source = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

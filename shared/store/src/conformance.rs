@@ -42,6 +42,10 @@ macro_rules! conformance_suite {
             click_with_new_labels_is_one_batch,
             reconciliation_runs_share_the_sync_lease,
             reconciliation_differences_page_in_order,
+            events_feed_merges_the_shards_in_id_order,
+            events_come_with_their_changes,
+            events_and_changes_fail_together,
+            event_cursors_move_on_their_version,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -721,4 +725,20 @@ pub async fn reconciliation_runs_share_the_sync_lease(store: Arc<dyn ItemStore>)
 
 pub async fn reconciliation_differences_page_in_order(store: Arc<dyn ItemStore>) {
     crate::conformance_recon::differences_page_in_order(store).await;
+}
+
+pub async fn events_feed_merges_the_shards_in_id_order(store: Arc<dyn ItemStore>) {
+    crate::conformance_events::feed_merges_the_shards_in_id_order(store).await;
+}
+
+pub async fn events_come_with_their_changes(store: Arc<dyn ItemStore>) {
+    crate::conformance_events::changes_carry_their_events(store).await;
+}
+
+pub async fn events_and_changes_fail_together(store: Arc<dyn ItemStore>) {
+    crate::conformance_events::a_failed_batch_leaves_neither_change_nor_event(store).await;
+}
+
+pub async fn event_cursors_move_on_their_version(store: Arc<dyn ItemStore>) {
+    crate::conformance_events::event_cursors_move_on_their_version(store).await;
 }

@@ -3,15 +3,17 @@
 //! conversion write rewrites its index entry, so one index partition for all would take every
 //! postback). A list merges the shards newest first ([`crate::conversions_list`]).
 //!
-//! A conversion is created and changed only together with its totals (and the postback log
-//! entry that caused it) in one atomic batch: [`Repo::create_conversion`] and
-//! [`Repo::change_conversion`] are the only writers, whoever the caller (postbacks today).
+//! A conversion is created and changed only together with its totals, its events (the outbox,
+//! [`crate::events`]) and the postback log entry that caused it, in one atomic batch:
+//! [`Repo::create_conversion`] and [`Repo::change_conversion`] are the only writers, whoever
+//! the caller (postbacks, reconciliation).
 
+use crate::events::event_write;
 use crate::port::{Condition, Item, Key, Query, StoreError, Write};
 use crate::postback_logs::postback_log_write;
 use crate::repo::{Repo, RepoError, decode, encode};
 use crate::totals::{conversion_moves, shard_of};
-use affnet_core::{Conversion, PostbackLog};
+use affnet_core::{Conversion, Event, PostbackLog};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// GSI1 partition of every conversion before the index was sharded (read by the migration only).
@@ -75,6 +77,17 @@ pub fn conversion_from(item: &Item) -> Result<Conversion, StoreError> {
     let mut conversion: Conversion = decode(item)?;
     conversion.version = item.version;
     Ok(conversion)
+}
+
+/// The outbox writes of a conversion's write (see [`Event::for_conversion`]).
+fn conversion_events(
+    previous: Option<&Conversion>,
+    next: &Conversion,
+) -> Result<Vec<Write>, StoreError> {
+    Event::for_conversion(previous, next, affnet_core::ids::new_id)
+        .iter()
+        .map(event_write)
+        .collect()
 }
 
 /// A time window over the creation time, both ends inclusive.
@@ -166,6 +179,7 @@ impl Repo {
             with.click_ttl_secs,
         ));
         writes.extend(click_link(None, conversion));
+        writes.extend(conversion_events(None, conversion)?);
         self.write_conversion(writes, with, conditional).await?;
         Ok(Conversion {
             version: 1,
@@ -199,6 +213,7 @@ impl Repo {
             with.click_ttl_secs,
         ));
         writes.extend(click_link(Some(current), next));
+        writes.extend(conversion_events(Some(current), next)?);
         self.write_conversion(writes, with, 1).await?;
         Ok(Conversion {
             version,

@@ -5,7 +5,9 @@
 //!
 //! A batch applied in part is not simulated: both adapters apply a batch whole or not at all
 //! (one SQLite transaction; one `TransactWriteItems`, or a lone conditional request), and the
-//! conversion and click writes rely on exactly that.
+//! conversion and click writes rely on exactly that. [`FaultyStore::reject_in_store`] proves it:
+//! the batch reaches the inner store with one more check that cannot hold, so the adapter
+//! itself must throw the whole batch away.
 
 use crate::port::{Item, ItemStore, Key, Page, Query, StoreError, Write};
 use async_trait::async_trait;
@@ -22,7 +24,12 @@ pub struct FaultyStore {
     skip_writes: AtomicU64,
     /// Write batches left that are applied but answered as failed.
     lost_replies: AtomicU64,
+    /// Write batches left that reach the inner store with a condition that fails.
+    rejected: AtomicU64,
 }
+
+/// The key the check added by [`FaultyStore::reject_in_store`] requires to exist (it never does).
+pub const NEVER_PRESENT: (&str, &str) = ("FAULT", "never-present");
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn ItemStore>) -> FaultyStore {
@@ -32,7 +39,15 @@ impl FaultyStore {
             failing_reads: AtomicU64::new(0),
             skip_writes: AtomicU64::new(0),
             lost_replies: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
         }
+    }
+
+    /// The next `n` write batches reach the inner store with one more write, a check that an
+    /// item which never exists does: the inner store refuses the batch
+    /// ([`StoreError::ConditionFailed`] at the last index) and must keep none of it.
+    pub fn reject_in_store(&self, n: u64) {
+        self.rejected.store(n, Ordering::SeqCst);
     }
 
     /// The next `n` write batches are applied by the inner store, but their success is lost:
@@ -85,7 +100,13 @@ impl ItemStore for FaultyStore {
         self.inner.query(query).await
     }
 
-    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        if Self::take(&self.rejected) {
+            writes.push(Write::Check {
+                key: Key::new(NEVER_PRESENT.0, NEVER_PRESENT.1),
+                when: crate::port::Condition::Exists,
+            });
+        }
         if self.failing_writes.load(Ordering::SeqCst) > 0
             && !Self::take(&self.skip_writes)
             && Self::take(&self.failing_writes)

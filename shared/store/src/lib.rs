@@ -7,6 +7,8 @@ pub mod clicks;
 #[cfg(feature = "testing")]
 pub mod conformance;
 #[cfg(feature = "testing")]
+mod conformance_events;
+#[cfg(feature = "testing")]
 mod conformance_recon;
 #[cfg(feature = "testing")]
 pub mod contention;
@@ -15,6 +17,7 @@ mod conversions_list;
 #[cfg(feature = "testing")]
 pub mod counting;
 pub mod dynamo;
+pub mod events;
 #[cfg(feature = "testing")]
 pub mod faults;
 #[cfg(feature = "testing")]
@@ -23,6 +26,7 @@ pub mod labels;
 #[cfg(feature = "testing")]
 pub mod lead_conformance;
 pub mod leads;
+mod merge;
 pub mod migrate;
 pub mod offers;
 pub mod port;

@@ -12,10 +12,11 @@
 //! Conversions a run creates or changes are written by [`Repo::create_conversion`] /
 //! [`Repo::change_conversion`] only, like postbacks'.
 
+use crate::events::outbox;
 use crate::port::{Condition, Item, Key, MAX_BATCH, Query, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
-use affnet_core::SyncLease;
 use affnet_core::reconcile::{Difference, ReconRun};
+use affnet_core::{Event, SyncLease};
 use std::time::Duration;
 
 fn runs_pk(integration_id: &str) -> String {
@@ -40,6 +41,14 @@ fn run_from(item: &Item) -> Result<ReconRun, StoreError> {
     let mut run: ReconRun = decode(item)?;
     run.version = item.version;
     Ok(run)
+}
+
+/// The outbox write of a finished run (none while it runs).
+fn finished_event(run: &ReconRun) -> Result<Option<Write>, StoreError> {
+    outbox(Event::reconciliation_finished(
+        affnet_core::ids::new_id(),
+        run,
+    ))
 }
 
 fn difference_from(item: &Item) -> Result<Difference, StoreError> {
@@ -88,25 +97,29 @@ impl Repo {
         Ok((next, versioned(run, run.version + 1)))
     }
 
-    /// Saves the final record and releases the lease; the flag says whether it was still held.
+    /// Saves the final record with its `reconciliation.finished` event and releases the
+    /// lease; the flag says whether it was still held.
     pub async fn finish_reconcile(
         &self,
         lease: &SyncLease,
         run: &ReconRun,
     ) -> Result<(ReconRun, bool), RepoError> {
+        let event = finished_event(run)?;
         let held = self
-            .finish_leased(lease, run_item(run, run.version + 1)?, run.version)
+            .finish_leased(lease, run_item(run, run.version + 1)?, run.version, event)
             .await?;
         Ok((versioned(run, run.version + 1), held))
     }
 
-    /// Stores the record of a run that never took the lease (a skipped run).
+    /// Stores the record of a run that never took the lease (a skipped run), with its event.
     pub async fn record_recon_run(&self, run: &ReconRun) -> Result<ReconRun, RepoError> {
+        let mut writes = vec![Write::Put {
+            item: run_item(run, 1)?,
+            when: Condition::Absent,
+        }];
+        writes.extend(finished_event(run)?);
         self.items()
-            .write(vec![Write::Put {
-                item: run_item(run, 1)?,
-                when: Condition::Absent,
-            }])
+            .write(writes)
             .await
             .map_err(RepoError::from_write)?;
         Ok(versioned(run, 1))

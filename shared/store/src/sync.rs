@@ -9,12 +9,15 @@
 //!   its version, which starts at the acquisition time, so a run that lost its lease can no
 //!   longer renew or release its successor's.
 //!
-//! Starting and finishing a run are one transaction each (lease + log), so an unchanged re-sync
-//! costs exactly two store writes however many offers it looks at.
+//! Starting and finishing a run are one transaction each (lease + log; finishing adds the run's
+//! `offer_sync.finished` event, [`crate::events`]), so an unchanged re-sync costs exactly two
+//! store writes however many offers it looks at.
 
+use crate::events::outbox;
 use crate::offers::{RemoteEntry, remote_key};
 use crate::port::{Condition, Item, Key, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
+use affnet_core::Event;
 use affnet_core::sync_log::{SyncLease, SyncLog};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,6 +56,11 @@ fn lease_item(lease: &SyncLease, acquired_at: DateTime<Utc>) -> Result<Item, Sto
     item.version = lease.version;
     item.expires_at = Some(lease.expires_at);
     Ok(item)
+}
+
+/// The outbox write of a finished log (none while it runs).
+fn finished_event(log: &SyncLog) -> Result<Option<Write>, StoreError> {
+    outbox(Event::offer_sync_finished(affnet_core::ids::new_id(), log))
 }
 
 fn log_from(item: &Item) -> Result<SyncLog, StoreError> {
@@ -115,8 +123,9 @@ impl Repo {
         lease: &SyncLease,
         log: &SyncLog,
     ) -> Result<(SyncLog, bool), RepoError> {
+        let event = finished_event(log)?;
         let held = self
-            .finish_leased(lease, log_item(log, log.version + 1)?, log.version)
+            .finish_leased(lease, log_item(log, log.version + 1)?, log.version, event)
             .await?;
         let stored = SyncLog {
             version: log.version + 1,
@@ -192,31 +201,31 @@ impl Repo {
         Ok(next)
     }
 
-    /// Saves the run's final record and releases the lease; `false` when the lease was lost
-    /// meanwhile (the record is saved all the same).
+    /// Saves the run's final record (with its `event`, in the same batch) and releases the
+    /// lease; `false` when the lease was lost meanwhile (the record is saved all the same).
     pub(crate) async fn finish_leased(
         &self,
         lease: &SyncLease,
         record: Item,
         record_version: u64,
+        event: Option<Write>,
     ) -> Result<bool, RepoError> {
-        let record_write = Write::Put {
+        let mut record_writes = vec![Write::Put {
             item: record,
             when: Condition::Version(record_version),
-        };
+        }];
+        record_writes.extend(event);
         let release = Write::Delete {
             key: sync_lease_key(&lease.integration_id),
             when: Condition::Version(lease.version),
         };
-        match self
-            .items()
-            .write(vec![release, record_write.clone()])
-            .await
-        {
+        let mut writes = vec![release];
+        writes.extend(record_writes.iter().cloned());
+        match self.items().write(writes).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed { index: 0 }) => {
                 self.items()
-                    .write(vec![record_write])
+                    .write(record_writes)
                     .await
                     .map_err(RepoError::from)?;
                 Ok(false)
@@ -238,13 +247,16 @@ impl Repo {
         Ok(Some((data.run_id, item.expires_at.unwrap_or_default())))
     }
 
-    /// Stores a finished log of a run that never took the lease (a skipped run).
+    /// Stores a finished log of a run that never took the lease (a skipped run), with its
+    /// event.
     pub async fn record_sync_log(&self, log: &SyncLog) -> Result<SyncLog, RepoError> {
+        let mut writes = vec![Write::Put {
+            item: log_item(log, 1)?,
+            when: Condition::Absent,
+        }];
+        writes.extend(finished_event(log)?);
         self.items()
-            .write(vec![Write::Put {
-                item: log_item(log, 1)?,
-                when: Condition::Absent,
-            }])
+            .write(writes)
             .await
             .map_err(RepoError::from_write)?;
         Ok(SyncLog {

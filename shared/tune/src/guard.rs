@@ -19,7 +19,8 @@ use url::{Host, Url};
 // The address rules and the resolver are shared with the CPA network adapters.
 pub use affnet_netguard::{
     GuardedResolver, HostLookup, LookupFailed, LookupFuture, RefusedAddress, SystemLookup,
-    check_addrs, is_forbidden_ip, is_forbidden_v4, is_forbidden_v6, resolve_checked,
+    check_addrs, guarded_client_builder, is_forbidden_ip, is_forbidden_v4, is_forbidden_v6,
+    refusal, resolve_checked,
 };
 
 /// Where the client sends its calls, after validation.

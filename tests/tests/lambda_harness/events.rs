@@ -70,6 +70,17 @@ pub fn http(method: &str, route: &str, path: &str, query: &str, body: Body) -> V
     event
 }
 
+/// A network's form-encoded postback to `POST /postback/{integration}`.
+pub fn postback_event(integration: &str, form: &str) -> Value {
+    http(
+        "POST",
+        "/postback/{integration_id}",
+        &format!("/postback/{integration}"),
+        "",
+        Body::Form(form),
+    )
+}
+
 /// What EventBridge Scheduler sends the offer-sync function (shared/app/src/schedule_aws.rs).
 pub fn scheduled_sync(integration_id: &str) -> Value {
     json!({ "integration_id": integration_id })

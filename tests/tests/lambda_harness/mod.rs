@@ -7,6 +7,7 @@
 pub mod events;
 pub mod iam_proxy;
 pub mod runtime_api;
+pub mod stream;
 
 use events::{Body, HttpResponse};
 use iam_proxy::IamProxy;
@@ -20,7 +21,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The function crates the boundary tests run.
-pub const FUNCTIONS: &[&str] = &["api", "click", "postback", "offer-sync"];
+pub const FUNCTIONS: &[&str] = &["api", "click", "postback", "offer-sync", "events"];
+
+/// The bus the events function is started with (`AFFNET_EVENT_BUS_NAME`).
+pub const EVENT_BUS: &str = "affnet-test-events";
 
 /// The click secret the functions sign with (at least 16 bytes).
 pub const CLICK_SECRET: &str = "lambda-boundary-test-click-secret-0123456789";
@@ -84,6 +88,19 @@ fn as_list(value: Option<&Yaml>) -> Vec<&Yaml> {
         Some(other) => vec![other],
         None => vec![],
     }
+}
+
+/// The filter of the table stream's event source mapping (its one pattern), from template.yaml.
+pub fn stream_filter() -> Value {
+    let resources = template()["Resources"].as_mapping().unwrap();
+    let mapping = resources
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping"))
+        .expect("template.yaml has an event source mapping");
+    let pattern = mapping["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+        .as_str()
+        .expect("a filter pattern");
+    serde_json::from_str(pattern).unwrap()
 }
 
 /// The function resource whose `Metadata.BuildProperties.Binary` is `binary`.
@@ -182,6 +199,10 @@ impl Function {
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
+        // What template.yaml sets on the events function (its bus is a stack resource).
+        if name == "events" {
+            command.env("AFFNET_EVENT_BUS_NAME", EVENT_BUS);
+        }
         for (key, value) in env {
             match value {
                 Some(value) => command.env(key, value),

@@ -6,6 +6,7 @@
 //! the API; postbacks and runs go through the real router.
 
 pub mod classes;
+pub mod events;
 pub mod payouts;
 pub mod rules;
 
@@ -45,6 +46,7 @@ macro_rules! recon_suite {
             rules::runs_never_overlap_with_a_sync,
             rules::bad_requests_change_nothing,
             rules::runs_are_listed_newest_first_with_paged_differences,
+            events::changes_and_runs_are_events_with_their_source,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -42,3 +42,30 @@ pub async fn call(router: &Router, method: &str, path: &str, body: Option<Value>
     .unwrap();
     send(router, request).await
 }
+
+/// Every event of the feed (`GET /events?type=...&after=...`, paged until a page is empty),
+/// oldest first.
+pub async fn events(router: &Router, types: Option<&str>) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let types = types.map(|t| format!("&type={t}")).unwrap_or_default();
+        let reply = call(
+            router,
+            "GET",
+            &format!("/events?limit=100{types}{after}"),
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let items = reply.json["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            return all;
+        }
+        all.extend(items);
+        let next = reply.json["next_cursor"]
+            .as_str()
+            .expect("a cursor after items");
+        after = format!("&after={next}");
+    }
+}

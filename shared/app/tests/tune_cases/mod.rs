@@ -5,6 +5,7 @@
 //! a write-counting decorator, and a recording scheduler.
 
 pub mod connection;
+pub mod events;
 pub mod sync;
 
 use crate::support::{Reply, call};
@@ -59,6 +60,7 @@ macro_rules! tune_suite {
             sync::sync_logs_newest_first,
             sync::pages_are_paced_under_the_rate_limit,
             sync::http_sync_ends_within_its_budget_retries_included,
+            events::every_finished_run_has_an_offer_sync_finished_event,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -45,6 +45,7 @@ mod expr;
 mod plan;
 mod query;
 mod requests;
+pub mod stream;
 mod table;
 mod write;
 
