@@ -87,7 +87,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // (EventBridge Scheduler invokes the offer-sync function for them on AWS).
     let _lead_jobs = affnet_app::leads::jobs::spawn_local(state.clone(), Duration::from_secs(60));
     // Webhook deliveries drain the event feed here (the events function does on AWS).
-    let _deliveries = affnet_app::events::drain::start(&state)?;
+    let deliveries = affnet_app::events::drain::start(&state)?;
     let shutdown = shutdown_signal()?;
     tracing::info!(
         max_connections = limits.max_connections,
@@ -98,6 +98,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     tracing::info!(addr = %listener.local_addr()?, store = %db.display(), "affnet local server listening");
     serve::serve(listener, router::local(state), limits, shutdown).await;
+    if let Some(deliveries) = deliveries {
+        deliveries.stop(Duration::from_secs(10)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
