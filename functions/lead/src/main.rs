@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     affnet_app::telemetry::init_lambda();
     // Init failures (configuration, click secret) are reported to the Runtime API's init-error
     // endpoint before the process exits.
-    affnet_app::aws::run(affnet_app::routes::Function::Lead).await
+    affnet_app::aws::run_http::<affnet_app::routes::bin::Lead>().await
 }

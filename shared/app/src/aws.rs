@@ -4,7 +4,7 @@
 
 use crate::config::ConfigError;
 use crate::config::{SdkPolicy, click_key_from_secret};
-use crate::routes::Function;
+use crate::routes::{Function, HttpFunction};
 use crate::{AppState, Config};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
@@ -50,14 +50,18 @@ impl From<&InitError> for Diagnostic {
     }
 }
 
-/// Runs one Lambda function: builds its state once per container (an init failure is reported
-/// to the Runtime API and ends the process), then serves invocations until the runtime stops.
-pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
-    let state = start(function).await?;
-    match function {
-        Function::OfferSync => crate::lambda_offer_sync::run(state).await,
-        other => lambda_http::run(crate::router::for_function(other, state)).await,
-    }
+/// Runs the HTTP function `F`: builds its state once per container (an init failure is reported
+/// to the Runtime API and ends the process), then serves API Gateway events through its routes
+/// until the runtime stops. `F` is a type so that the binary links only its own handlers.
+pub async fn run_http<F: HttpFunction>() -> Result<(), lambda_http::Error> {
+    let state = start(F::FUNCTION).await?;
+    lambda_http::run(crate::router::for_routes(F::ROUTES, state)).await
+}
+
+/// Runs the offer-sync function: its routes and EventBridge Scheduler's invocations.
+pub async fn run_offer_sync() -> Result<(), lambda_http::Error> {
+    let state = start(Function::OfferSync).await?;
+    crate::lambda_offer_sync::run(state).await
 }
 
 /// The function's state, built once per container; an init failure is reported to the Runtime

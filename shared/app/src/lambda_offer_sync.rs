@@ -23,7 +23,7 @@ const FINISH_MARGIN: Duration = Duration::from_secs(10);
 
 /// Serves the offer-sync function until the Lambda runtime stops.
 pub async fn run(state: AppState) -> Result<(), Error> {
-    let router = router::for_function(crate::routes::Function::OfferSync, state.clone());
+    let router = router::for_routes(crate::routes::OFFER_SYNC, state.clone());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         // Each failure is reported with its own error type (see `InvocationError`).
         handle(state.clone(), router.clone(), event)

@@ -33,9 +33,14 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
         .with_state(state)
 }
 
-/// The router one Lambda function serves. Inlined, so that a binary calling it with its constant
-/// function links only that function's routes (see [`routes`]).
-#[inline(always)]
+/// The router of one function's routes: a Lambda passes its constant table
+/// ([`routes::HttpFunction::ROUTES`]), so it links only those handlers.
+pub fn for_routes(routes: &'static [Route], state: AppState) -> Router {
+    build(routes.iter(), state)
+}
+
+/// The router one function serves, the function chosen at run time (tests): this links every
+/// function's table, so no Lambda calls it.
 pub fn for_function(function: Function, state: AppState) -> Router {
     build(function.routes().iter(), state)
 }

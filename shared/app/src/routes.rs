@@ -1,15 +1,15 @@
 //! Every HTTP route: its method and path, the Lambda function that serves it, whether it is a
 //! management route, and its handler. Each function has its table ([`API`], [`CLICK`],
-//! [`POSTBACK`], [`OFFER_SYNC`], [`CONNECTION_TEST`], [`EVENTS`]) and [`ROUTES`] is all of them, made at
-//! compile time: the one list the routers are built from (so a route cannot exist without its
+//! [`POSTBACK`], [`OFFER_SYNC`], [`CONNECTION_TEST`], [`LEAD`], [`EVENTS`]) and [`ROUTES`] is all
+//! of them, made at compile time: the one list the routers are built from (so a route cannot exist without its
 //! handler), and against which tests check that `template.yaml` declares exactly these routes on
 //! exactly these functions.
 //!
-//! Why one table per function: so that a binary naming its function could link only that
-//! function's handlers and the clients they use. Not achieved yet: `aws::run` picks the table at
-//! run time, and the release postback binary measured as large as offer-sync's, with TUNE's
-//! report methods in it (README, package sizes). Nothing a Lambda runs may read [`ROUTES`] at
-//! run time (see [`ADMIN_PATHS`]).
+//! Why one table per function: so that a binary links only its function's handlers and the
+//! clients they use. A binary names its function by a type ([`bin`]), whose table is a constant
+//! (`aws::run_http::<bin::Click>()`): when the function was a value read at run time, every
+//! binary linked every table (the postback binary measured as large as offer-sync's, with TUNE's
+//! report methods in it). Nothing a Lambda runs may read [`ROUTES`] (see [`ADMIN_PATHS`]).
 
 use crate::state::AppState;
 use crate::{
@@ -291,6 +291,30 @@ impl Function {
             Function::Events => EVENTS,
         }
     }
+}
+
+/// A function served over HTTP, chosen by its type at compile time: its [`Self::ROUTES`] is a
+/// constant, so a binary generic over it references that table only.
+pub trait HttpFunction {
+    const FUNCTION: Function;
+    const ROUTES: &'static [Route] = Self::FUNCTION.routes();
+}
+
+/// One type per Lambda binary that serves HTTP (`functions/<name>/src/main.rs`).
+pub mod bin {
+    use super::{Function, HttpFunction};
+
+    macro_rules! http_functions {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("The `", stringify!($name), "` function.")]
+            pub struct $name;
+            impl HttpFunction for $name {
+                const FUNCTION: Function = Function::$name;
+            }
+        )*};
+    }
+
+    http_functions!(Api, Click, Postback, OfferSync, ConnectionTest, Lead);
 }
 
 const ROUTE_COUNT: usize = {

@@ -7,14 +7,15 @@
 //! both live is a **duplicate at TUNE** (counted once), one rejected and one live is **rejected
 //! and recreated** (linked; the revenue is counted on the live one, since the rejected one earns
 //! nothing). [`Pairs`] remembers, per click and goal seen in a run, a 64-bit hash of the first
-//! transaction ID and whether it is rejected: 24 bytes per TUNE conversion with a click ID, the
-//! only part of a run's memory that grows with the number of conversions.
+//! transaction ID and whether it is rejected: a 16-byte entry per TUNE conversion with a click ID
+//! (in a table sized once from the report's row count), the part of a run's memory that grows
+//! with the number of conversions, with the 8-byte ids of the ledger conversions TUNE reported.
 
 use super::Class;
 use super::row::TuneConversion;
 use crate::conversion::Conversion;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// How the ledger's conversion compares with TUNE's: `Matched`, `StatusDiffers` (the status,
 /// maybe the payout too) or `PayoutDiffers` (same status; payout or currency). `currency` is the
@@ -53,16 +54,49 @@ pub fn pairing(first_rejected: bool, second_rejected: bool) -> Pairing {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    transaction: u64,
-    rejected: bool,
+/// The first transaction of a click and goal: a 64-bit hash of its id with the lowest bit
+/// replaced by "rejected", so an entry of [`Pairs`] is 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen(u64);
+
+impl Seen {
+    fn new(transaction: u64, rejected: bool) -> Seen {
+        Seen((transaction & !1) | u64::from(rejected))
+    }
+
+    fn rejected(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    fn same_transaction(self, transaction: u64) -> bool {
+        (self.0 ^ transaction) & !1 == 0
+    }
+}
+
+/// The keys of [`Pairs`] are already 64-bit hashes: hashing them again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The TUNE conversions with a click ID seen so far in a run, by click and goal.
 #[derive(Debug, Default)]
 pub struct Pairs {
-    seen: HashMap<u64, Seen>,
+    seen: HashMap<u64, Seen, BuildHasherDefault<PreHashed>>,
 }
 
 /// A 64-bit hash with fixed keys (`DefaultHasher::new`), so a run's pairs do not depend on a
@@ -76,6 +110,12 @@ fn hash_of(parts: &[&str]) -> u64 {
 }
 
 impl Pairs {
+    /// Room for `additional` more click and goal pairs without growing (TUNE says how many
+    /// rows a report has on its first page: one allocation instead of doubling).
+    pub fn reserve(&mut self, additional: usize) {
+        self.seen.reserve(additional);
+    }
+
     /// Records `tune` and says what it is to the first conversion seen for its click and goal
     /// (`None`: the first, itself, or no click ID). A recreated pair then remembers the live one.
     pub fn observe(&mut self, tune: &TuneConversion) -> Option<Pairing> {
@@ -84,24 +124,15 @@ impl Pairs {
         let transaction = hash_of(&[tune.transaction_id.as_deref().unwrap_or("")]);
         let rejected = tune.is_rejected();
         let Some(first) = self.seen.get_mut(&key) else {
-            self.seen.insert(
-                key,
-                Seen {
-                    transaction,
-                    rejected,
-                },
-            );
+            self.seen.insert(key, Seen::new(transaction, rejected));
             return None;
         };
-        if first.transaction == transaction {
+        if first.same_transaction(transaction) {
             return None;
         }
-        let pairing = pairing(first.rejected, rejected);
-        if pairing == Pairing::Recreated && first.rejected {
-            *first = Seen {
-                transaction,
-                rejected,
-            };
+        let pairing = pairing(first.rejected(), rejected);
+        if pairing == Pairing::Recreated && first.rejected() {
+            *first = Seen::new(transaction, rejected);
         }
         Some(pairing)
     }

@@ -1,0 +1,48 @@
+//! Each Lambda binary links its own function's handlers and not the others': a binary names its
+//! function by a type (`affnet_app::routes::bin`), so its route table is a constant and the
+//! linker drops every other table's handlers. When the function was a value read at run time,
+//! the postback binary carried TUNE's report calls and was as large as offer-sync's.
+//!
+//! Markers are text only one part of the code holds: the TUNE report method that only
+//! reconciliation calls, and a network API field only the lead adapters send.
+
+mod lambda_harness;
+
+use std::path::Path;
+
+/// `Report::getConversions`, in `affnet_tune::reports` (reconciliation: api and offer-sync).
+const TUNE_REPORTS: &[u8] = b"getConversions";
+/// A field name of the lead adapters' data (`shared/networks/apis.toml`, the lead function).
+const LEAD_APIS: &[u8] = LEAD_MARKER.as_bytes();
+const LEAD_MARKER: &str = "check_sum";
+
+fn holds(binary: &Path, marker: &[u8]) -> bool {
+    let bytes = std::fs::read(binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    bytes.windows(marker.len()).any(|w| w == marker)
+}
+
+#[test]
+fn each_function_links_only_its_own_handlers() {
+    let dir = lambda_harness::function_binaries();
+    let has = |function: &str, marker: &[u8]| holds(&dir.join(function), marker);
+    // The markers are found where their code runs, so their absence elsewhere means something.
+    for function in ["api", "offer-sync"] {
+        assert!(
+            has(function, TUNE_REPORTS),
+            "{function} lost reconciliation"
+        );
+    }
+    assert!(has("lead", LEAD_APIS), "lead lost its adapters");
+    for function in ["click", "postback", "lead", "events"] {
+        assert!(
+            !has(function, TUNE_REPORTS),
+            "{function} links TUNE's report calls"
+        );
+    }
+    for function in ["click", "postback", "events"] {
+        assert!(
+            !has(function, LEAD_APIS),
+            "{function} links the lead adapters"
+        );
+    }
+}
