@@ -4,17 +4,18 @@
 //! the postback binary carried TUNE's report calls and was as large as offer-sync's.
 //!
 //! Markers are text only one part of the code holds: the TUNE report method that only
-//! reconciliation calls, and a network API field only the lead adapters send.
+//! reconciliation calls (its runs are served by offer-sync), and a field the lead adapters fill
+//! (`affnet-networks`: the lead function, the lead jobs in offer-sync, CPA connection tests, and
+//! `GET /networks` in api, which reads their API facts).
 
 mod lambda_harness;
 
 use std::path::Path;
 
-/// `Report::getConversions`, in `affnet_tune::reports` (reconciliation: api and offer-sync).
+/// `Report::getConversions`, in `affnet_tune::client` (reconciliation, in offer-sync).
 const TUNE_REPORTS: &[u8] = b"getConversions";
-/// A field name of the lead adapters' data (`shared/networks/apis.toml`, the lead function).
-const LEAD_APIS: &[u8] = LEAD_MARKER.as_bytes();
-const LEAD_MARKER: &str = "check_sum";
+/// A field the lead adapters fill (`affnet_networks::fields`).
+const LEAD_APIS: &[u8] = b"country_lower";
 
 fn holds(binary: &Path, marker: &[u8]) -> bool {
     let bytes = std::fs::read(binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
@@ -26,14 +27,19 @@ fn each_function_links_only_its_own_handlers() {
     let dir = lambda_harness::function_binaries();
     let has = |function: &str, marker: &[u8]| holds(&dir.join(function), marker);
     // The markers are found where their code runs, so their absence elsewhere means something.
-    for function in ["api", "offer-sync"] {
-        assert!(
-            has(function, TUNE_REPORTS),
-            "{function} lost reconciliation"
-        );
-    }
+    assert!(
+        has("offer-sync", TUNE_REPORTS),
+        "offer-sync lost reconciliation"
+    );
     assert!(has("lead", LEAD_APIS), "lead lost its adapters");
-    for function in ["click", "postback", "lead", "events"] {
+    for function in [
+        "api",
+        "click",
+        "postback",
+        "connection-test",
+        "lead",
+        "events",
+    ] {
         assert!(
             !has(function, TUNE_REPORTS),
             "{function} links TUNE's report calls"
