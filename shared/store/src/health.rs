@@ -246,13 +246,7 @@ impl Repo {
             health_key(integration_id, "CONNECTION_TEST"),
             result.clone(),
         );
-        self.items()
-            .write(vec![Write::Put {
-                item,
-                when: Condition::Always,
-            }])
-            .await?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     /// The last connection test's result, as kept by [`Repo::put_connection_test`].

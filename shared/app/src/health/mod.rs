@@ -57,8 +57,17 @@ pub async fn get(
         repo.silence_state(&id),
     );
     let (accepted, refused, clicks, current) = (accepted?, refused?, clicks?, current?);
-    let watch = silence::observe(&state, &integration, current.as_ref(), now).await?;
-    let window = integration.typed.silence_hours.0.min(silence::CAUSE_HOURS);
+    let hours = integration.typed.silence_hours.0;
+    let silence = silence_view(
+        &state,
+        &id,
+        hours,
+        current.as_ref(),
+        (&clicks, &accepted),
+        now,
+    )
+    .await?;
+    let window = hours.min(silence::CAUSE_HOURS);
     let cause_from = hour_of(now - Duration::hours(i64::from(window)));
     let diagnosed = received_in(&accepted, &refused, cause_from);
     let week = received_in(&accepted, &refused, from);
@@ -77,15 +86,7 @@ pub async fn get(
             "last_click_hour": clicks.last(),
             "hours_with_clicks": clicks.len(),
         },
-        "silence": {
-            "silence_hours": watch.silence_hours,
-            "silent": current.as_ref().is_some_and(|s| s.silent),
-            "since": current.as_ref().map(|s| s.since),
-            "cause": current.as_ref().and_then(|s| s.cause),
-            "window_start": Watch::window_start(now, watch.silence_hours),
-            "clicks_in_window": watch.clicks,
-            "accepted_in_window": watch.accepted,
-        },
+        "silence": silence,
         "diagnosis": {
             "cause": diagnosed.cause(),
             "hint": diagnosed.cause().hint(),
@@ -94,10 +95,47 @@ pub async fn get(
         },
     });
     let others = others(&state, &integration).await?;
-    body.as_object_mut()
-        .expect("an object")
-        .extend(others.into_iter());
+    body.as_object_mut().expect("an object").extend(others);
     Ok(Json(body))
+}
+
+/// The watch as health shows it: the stored state, and whether the window (from the hour
+/// `silence_hours` ago) has clicks and an accepted postback, from the week's reads when it
+/// fits in them.
+async fn silence_view(
+    state: &AppState,
+    id: &str,
+    hours: u32,
+    current: Option<&affnet_core::health::SilenceState>,
+    (clicks, accepted): (&[String], &HourCounts),
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    let window_start = Watch::window_start(now, hours);
+    let week_start = hour_of(now - Duration::hours(DAYS * 24));
+    let (clicks_in_window, accepted_in_window) = match window_start >= week_start {
+        true => {
+            let start = affnet_store::health::hour_string(window_start);
+            let clicked = clicks.last().is_some_and(|h| *h >= start);
+            (clicked, accepted.range(start..).next().is_some())
+        }
+        false => (
+            !state
+                .repo
+                .click_hours(id, window_start, Some(1))
+                .await?
+                .is_empty(),
+            state.repo.accepted_since(id, window_start).await?,
+        ),
+    };
+    Ok(json!({
+        "silence_hours": hours,
+        "silent": current.is_some_and(|s| s.silent),
+        "since": current.map(|s| s.since),
+        "cause": current.and_then(|s| s.cause),
+        "window_start": window_start,
+        "clicks_in_window": clicks_in_window,
+        "accepted_in_window": accepted_in_window,
+    }))
 }
 
 /// The last sync, connection test, lead sent and status load.
@@ -240,6 +278,17 @@ fn received_in(accepted: &HourCounts, refused: &HourCounts, from: DateTime<Utc>)
     received
 }
 
+/// One day's counters (`prefix`: `YYYY-MM-DD`), summed over its hours.
+fn of_day(hours: &HourCounts, prefix: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for (_, counters) in hours.iter().filter(|(h, _)| h.starts_with(prefix)) {
+        for (name, n) in counters {
+            *sums.entry(name.clone()).or_default() += whole(n);
+        }
+    }
+    sums
+}
+
 /// The last [`DAYS`] days (UTC), newest first: accepted, unmatched and refused counts, and every
 /// outcome's count (accepted outcomes and refusal codes).
 fn days(accepted: &HourCounts, refused: &HourCounts, today: NaiveDate) -> Vec<Value> {
@@ -247,16 +296,7 @@ fn days(accepted: &HourCounts, refused: &HourCounts, today: NaiveDate) -> Vec<Va
         .map(|back| {
             let day = today - Duration::days(back);
             let prefix = day.format("%Y-%m-%d").to_string();
-            let of_day = |hours: &HourCounts| {
-                let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
-                for (_, counters) in hours.iter().filter(|(h, _)| h.starts_with(&prefix)) {
-                    for (name, n) in counters {
-                        *sums.entry(name.clone()).or_default() += whole(n);
-                    }
-                }
-                sums
-            };
-            let (a, r) = (of_day(accepted), of_day(refused));
+            let (a, r) = (of_day(accepted, &prefix), of_day(refused, &prefix));
             let unmatched = a.get(UNMATCHED).copied().unwrap_or(0);
             let mut outcomes = Map::new();
             for (name, n) in a.iter().filter(|(name, _)| name.as_str() != UNMATCHED) {

@@ -274,6 +274,13 @@ pub async fn health_counts_real_postbacks_by_outcome_and_reason(store: Arc<dyn I
     assert_eq!(h["clicks"]["hours_with_clicks"], 1);
     assert_eq!(h["silence"]["silence_hours"], 24);
     assert_eq!(h["silence"]["silent"], false);
+    assert_eq!(
+        (
+            &h["silence"]["clicks_in_window"],
+            &h["silence"]["accepted_in_window"]
+        ),
+        (&json!(true), &json!(true))
+    );
     assert_eq!(h["diagnosis"]["cause"], "healthy", "{h}");
     assert_eq!(h["diagnosis"]["received"]["accepted"], 4);
     assert!(h["offer_sync"]["last"].is_null() && h["connection_test"]["last"].is_null());
