@@ -18,7 +18,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use std::collections::BTreeMap;
 
 /// Longest message or creative id.
@@ -125,7 +125,7 @@ pub async fn click(
         Some(offer) if offer.status == OfferStatus::Active => offer,
         _ => return Err(no_offer(&offer_id)),
     };
-    let now = Utc::now().timestamp();
+    let now = state.clock.now().timestamp();
     let mut random = [0u8; RANDOM_LEN];
     getrandom::fill(&mut random).map_err(|e| ApiError::internal("OS random source", &e))?;
     let labels = Labels::new(
@@ -146,6 +146,7 @@ pub async fn click(
         .map_err(|e| ApiError::internal(&format!("minting a click ID for offer {}", offer.id), &e))
     };
     mint_and_store(&state, &mut record, &labels, mint).await?;
+    crate::health::activity::note_click(&state, &record).await;
     let location = location(&offer.redirect_url(&record.id)).ok_or_else(|| {
         ApiError::Internal(format!("offer {} has an unusable tracking URL", offer.id))
     })?;

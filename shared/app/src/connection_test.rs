@@ -116,6 +116,16 @@ pub async fn test(
     Path(id): Path<String>,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
+    let answer = run_test(state.clone(), id, body).await?;
+    crate::health::keep_connection_test(&state, &answer.0).await;
+    Ok(answer)
+}
+
+async fn run_test(
+    state: AppState,
+    id: String,
+    body: Option<Value>,
+) -> Result<Json<Value>, ApiError> {
     let query = parse_query(body.as_ref())?;
     let integration = load_integration(&state, &id).await?;
     if !integration.is_tune() {

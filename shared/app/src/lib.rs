@@ -3,11 +3,13 @@
 pub mod aws;
 pub mod click;
 pub mod click_labels;
+pub mod clock;
 pub mod config;
 pub mod connection_test;
 pub mod conversions;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod iam;
 pub mod integrations;

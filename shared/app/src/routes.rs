@@ -13,7 +13,7 @@
 
 use crate::state::AppState;
 use crate::{
-    click, connection_test, conversions, events, integrations, leads, offer_sync, offers,
+    click, connection_test, conversions, events, health, integrations, leads, offer_sync, offers,
     postbacks, reconcile, reports,
 };
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -167,6 +167,9 @@ pub const API: &[Route] = &[
     ),
     admin("GET", "/integrations/{id}/postbacks", Function::Api, || {
         get(postbacks::list_logs)
+    }),
+    admin("GET", "/integrations/{id}/health", Function::Api, || {
+        get(health::get)
     }),
     admin("GET", "/conversions", Function::Api, || {
         get(conversions::list)

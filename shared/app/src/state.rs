@@ -19,6 +19,10 @@ pub struct AppState {
     pub refusal_budget: Arc<crate::postbacks::refusals::RefusalBudget>,
     /// Click label handles seen by this process, both ways (see [`crate::click_labels`]).
     pub label_cache: Arc<crate::click_labels::LabelCache>,
+    /// The time clicks, postbacks and the silence watch read (tests move it by hand).
+    pub clock: crate::clock::Clock,
+    /// The hours this process has noted clicks in, per integration (see [`crate::health`]).
+    pub click_hours: Arc<crate::health::activity::ClickHours>,
 }
 
 impl AppState {
@@ -31,7 +35,15 @@ impl AppState {
             integration_cache: Arc::default(),
             refusal_budget: Arc::default(),
             label_cache: Arc::default(),
+            clock: crate::clock::Clock::system(),
+            click_hours: Arc::default(),
         }
+    }
+
+    /// Reads time from `clock` (tests).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> AppState {
+        self.clock = clock;
+        self
     }
 
     /// Uses `scheduler` for automatic offer sync (the default keeps no schedules).

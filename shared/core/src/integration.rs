@@ -375,6 +375,17 @@ pub fn common_settings() -> &'static [FieldSpec] {
             max: None,
             fields: vec![],
             description: "Postbacks are accepted only from these networks (CIDR); empty or absent accepts any address.".into(),
+        }, FieldSpec {
+            key: "silence_hours".into(),
+            kind: FieldKind::Integer,
+            required: false,
+            default: None,
+            values: vec![],
+            max_len: None,
+            min: Some(u64::from(crate::health::MIN_SILENCE_HOURS)),
+            max: Some(u64::from(crate::health::MAX_SILENCE_HOURS)),
+            fields: vec![],
+            description: "Hours of clicks without an accepted postback after which the integration is reported silent (`integration.silent`); 1 to 720, 24 when absent.".into(),
         }]
     })
 }

@@ -7,6 +7,7 @@ pub mod clickid;
 pub mod conversion;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod ids;
 pub mod integration;
 pub mod lead;

@@ -145,6 +145,8 @@ pub struct CpaSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TypedSettings {
     pub ip_allowlist: IpAllowlist,
+    /// `silence_hours` (see [`crate::health`]).
+    pub silence_hours: SilenceHours,
     /// For TUNE integrations only.
     pub tune: Option<TuneSettings>,
 }
@@ -155,11 +157,34 @@ impl TypedSettings {
     pub fn parse(kind: NetworkKind, settings: &Map<String, Value>) -> Result<Self, InputError> {
         Ok(TypedSettings {
             ip_allowlist: allowlist(settings)?,
+            silence_hours: SilenceHours::of(settings),
             tune: match kind {
                 NetworkKind::Tune => Some(tune(settings)?),
                 NetworkKind::Cpa => None,
             },
         })
+    }
+}
+
+/// Hours of clicks without an accepted postback before an integration is silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilenceHours(pub u32);
+
+impl Default for SilenceHours {
+    fn default() -> SilenceHours {
+        SilenceHours(crate::health::DEFAULT_SILENCE_HOURS)
+    }
+}
+
+impl SilenceHours {
+    /// From validated settings (the catalogue checked the range).
+    fn of(settings: &Map<String, Value>) -> SilenceHours {
+        settings
+            .get("silence_hours")
+            .and_then(Value::as_u64)
+            .and_then(|h| u32::try_from(h).ok())
+            .map(SilenceHours)
+            .unwrap_or_default()
     }
 }
 

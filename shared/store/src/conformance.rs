@@ -46,6 +46,9 @@ macro_rules! conformance_suite {
             events_come_with_their_changes,
             events_and_changes_fail_together,
             event_cursors_move_on_their_version,
+            health_postbacks_count_per_hour,
+            health_silence_transitions_happen_once,
+            health_click_hours_and_connection_tests,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -741,4 +744,16 @@ pub async fn events_and_changes_fail_together(store: Arc<dyn ItemStore>) {
 
 pub async fn event_cursors_move_on_their_version(store: Arc<dyn ItemStore>) {
     crate::conformance_events::event_cursors_move_on_their_version(store).await;
+}
+
+pub async fn health_postbacks_count_per_hour(store: Arc<dyn ItemStore>) {
+    crate::conformance_health::accepted_and_refused_postbacks_count_per_hour(store).await;
+}
+
+pub async fn health_silence_transitions_happen_once(store: Arc<dyn ItemStore>) {
+    crate::conformance_health::silence_transitions_happen_once_with_their_event(store).await;
+}
+
+pub async fn health_click_hours_and_connection_tests(store: Arc<dyn ItemStore>) {
+    crate::conformance_health::click_hours_and_connection_tests_are_kept(store).await;
 }

@@ -24,7 +24,7 @@ const NO_LOG: ConversionWrite<'static> = ConversionWrite {
     },
 };
 
-fn decision(transaction: &str, status: Status, payout: &str) -> Decision {
+pub(crate) fn decision(transaction: &str, status: Status, payout: &str) -> Decision {
     Decision {
         identity: format!("I1|t|{transaction}|"),
         identity_source: IdentitySource::Transaction,
@@ -47,7 +47,7 @@ fn decision(transaction: &str, status: Status, payout: &str) -> Decision {
     }
 }
 
-fn conversion(transaction: &str, status: Status) -> Conversion {
+pub(crate) fn conversion(transaction: &str, status: Status) -> Conversion {
     Conversion::create(
         "I1",
         "leadbit",
@@ -62,7 +62,7 @@ fn sync_log(trigger: SyncTrigger, started: chrono::DateTime<Utc>) -> SyncLog {
 }
 
 /// Every event in the outbox, oldest first.
-async fn all_events(repo: &Repo) -> Vec<Event> {
+pub(crate) async fn all_events(repo: &Repo) -> Vec<Event> {
     let until = affnet_core::ids::new_id();
     let mut after: Option<String> = None;
     let mut all = Vec::new();

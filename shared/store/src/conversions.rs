@@ -180,7 +180,8 @@ impl Repo {
         ));
         writes.extend(click_link(None, conversion));
         writes.extend(conversion_events(None, conversion)?);
-        self.write_conversion(writes, with, conditional).await?;
+        self.write_conversion(writes, with, conditional, !conversion.matched)
+            .await?;
         Ok(Conversion {
             version: 1,
             ..conversion.clone()
@@ -214,7 +215,8 @@ impl Repo {
         ));
         writes.extend(click_link(Some(current), next));
         writes.extend(conversion_events(Some(current), next)?);
-        self.write_conversion(writes, with, 1).await?;
+        self.write_conversion(writes, with, 1, !next.matched)
+            .await?;
         Ok(Conversion {
             version,
             ..next.clone()
@@ -222,15 +224,18 @@ impl Repo {
     }
 
     /// The conversion's own write is first, then (creates) its other names: only the first
-    /// `conditional` writes' conditions can fail.
+    /// `conditional` writes' conditions can fail. A postback's log entry is counted in its
+    /// integration's accepted postbacks (`unmatched`: the conversion has no click of ours).
     async fn write_conversion(
         &self,
         mut writes: Vec<Write>,
         with: ConversionWrite<'_>,
         conditional: usize,
+        unmatched: bool,
     ) -> Result<(), RepoError> {
         if let Some((log, expires_at)) = with.postback_log {
             writes.push(postback_log_write(log, expires_at)?);
+            writes.push(crate::health::accepted_count_write(log, unmatched));
         }
         self.items().write(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { index } if index < conditional => RepoError::Conflict,

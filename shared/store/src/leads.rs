@@ -366,13 +366,7 @@ impl Repo {
             serde_json::json!({ "at": at }),
         );
         item.expires_at = Some(at.timestamp() + keep_secs);
-        self.items()
-            .write(vec![Write::Put {
-                item,
-                when: Condition::Always,
-            }])
-            .await?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     /// Leads newest first created within `from..=to`, kept by `keep`; `cursor` continues below

@@ -9,6 +9,8 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 mod conformance_events;
 #[cfg(feature = "testing")]
+mod conformance_health;
+#[cfg(feature = "testing")]
 mod conformance_recon;
 #[cfg(feature = "testing")]
 pub mod contention;
@@ -20,6 +22,7 @@ pub mod dynamo;
 pub mod events;
 #[cfg(feature = "testing")]
 pub mod faults;
+pub mod health;
 #[cfg(feature = "testing")]
 pub mod heat;
 pub mod labels;

@@ -23,6 +23,9 @@ pub(crate) fn postback_log_write(log: &PostbackLog, expires_at: i64) -> Result<W
     })
 }
 
+/// How long the hourly refusal counters are kept (the sampled logs: at most 3 days).
+pub const REFUSED_COUNTS_DAYS: i64 = 8;
+
 /// Refusals counted per integration and hour, by reason (`refused.<reason>`).
 pub fn refused_counts_key(integration_id: &str, at: chrono::DateTime<chrono::Utc>) -> Key {
     Key::new(
@@ -47,7 +50,8 @@ impl Repo {
                 format!("refused.{}", log.outcome),
                 rust_decimal::Decimal::ONE,
             )],
-            expires_at: Some(expires_at),
+            // The counters outlive the sampled logs: health reports refusals over 7 days.
+            expires_at: Some(expires_at.max(log.time.timestamp() + REFUSED_COUNTS_DAYS * 86_400)),
         }];
         if keep {
             writes.push(postback_log_write(&log.excerpt(), expires_at)?);
@@ -56,14 +60,18 @@ impl Repo {
         Ok(())
     }
 
-    /// Stores one log entry on its own (rejected postbacks).
+    /// Stores the log entry of an accepted postback that changed nothing (a duplicate, a stale
+    /// status) and counts it in its integration's accepted postbacks (`unmatched`: its
+    /// conversion has no click of ours), in one batch.
     pub async fn put_postback_log(
         &self,
         log: &PostbackLog,
         expires_at: i64,
+        unmatched: bool,
     ) -> Result<(), RepoError> {
+        let count = crate::health::accepted_count_write(log, unmatched);
         self.items()
-            .write(vec![postback_log_write(log, expires_at)?])
+            .write(vec![postback_log_write(log, expires_at)?, count])
             .await?;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The scheduled lead work, one tick at a time (every minute: EventBridge Scheduler invokes the
 //! offer-sync function with `{"job": "lead_jobs"}` on AWS; a tokio task locally): queued leads
 //! whose time has come are sent again, integrations whose `status_sync.every_minutes` elapsed
-//! load their statuses, and personal data older than `AFFNET_LEAD_PII_DAYS` is erased.
+//! load their statuses, and personal data older than `AFFNET_LEAD_PII_DAYS` is erased. The
+//! integrations' silence watch runs on the same tick ([`crate::health::silence`]).
 
 use super::send::{Target, attempt, lease};
 use super::{attribution, status_sync, target_of};
@@ -169,12 +170,14 @@ pub async fn run_due_status_syncs(
 
 /// One tick of every lead job; each part's failure is reported, not fatal to the others.
 pub async fn run_lead_jobs(state: &AppState) -> Value {
-    let now = Utc::now();
+    let now = state.clock.now();
     let part = |r: Result<Value, ApiError>| r.unwrap_or_else(|e| json!({"error": e.to_string()}));
     let retries = part(run_retries(state, now).await.map(|r| json!(r)));
     let statuses = part(run_due_status_syncs(state, now).await.map(|r| json!(r)));
     let erased = part(erase_contacts(state, now).await.map(|n| json!(n)));
-    json!({"retries": retries, "status_syncs": statuses, "erased": erased})
+    // Not a lead job, but on the same every-minute tick (see `crate::health::silence`).
+    let silence = part(crate::health::silence::run_checks(state, now).await);
+    json!({"retries": retries, "status_syncs": statuses, "erased": erased, "silence": silence})
 }
 
 /// The local server's ticker: the same jobs every `period`, until the process ends.

@@ -110,7 +110,7 @@ pub async fn handle(
             return Answer::Unavailable;
         }
     };
-    let now = Utc::now();
+    let now = state.clock.now();
     let log = log_of(&raw, &integration, now);
     let answer = accept(
         state,

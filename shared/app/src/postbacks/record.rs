@@ -233,7 +233,7 @@ impl Job<'_> {
                     let log = self.logged(outcome, id);
                     self.state
                         .repo
-                        .put_postback_log(&log, self.log_expiry)
+                        .put_postback_log(&log, self.log_expiry, !current.matched)
                         .await?;
                     return Ok(Some(self.done(current, outcome)));
                 }

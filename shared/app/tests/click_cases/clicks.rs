@@ -92,6 +92,13 @@ pub async fn a_new_pair_costs_one_read_and_no_extra_write(store: Arc<dyn ItemSto
             (env.counting.reads(), env.counting.batches(), labels_written)
         }
     };
+    // The process's first click of the hour on an integration also notes the hour for the
+    // silence watch (one write after the click's batch; see affnet_app::health::activity).
+    assert_eq!(
+        cost("").await,
+        (1, 2, 0),
+        "first of the hour: offer read, click batch, click-hour note"
+    );
     assert_eq!(
         cost("").await,
         (1, 1, 0),

@@ -109,6 +109,26 @@ pub async fn success_names_account_and_counts_offers(store: Arc<dyn ItemStore>) 
     assert!(reply.json["latency_ms"].is_u64(), "{}", reply.text);
     assert_eq!(reply.json["active"], true);
     assert_eq!(reply.json["mode"], "network");
+    // Health shows the last connection test.
+    let last = last_connection_test(&h, &id).await;
+    assert_eq!(
+        (last["ok"].clone(), last["failed_checks"].clone()),
+        (json!(true), json!([]))
+    );
+}
+
+/// `connection_test.last` of the integration's health.
+async fn last_connection_test(h: &Harness, id: &str) -> Value {
+    let health = h
+        .call("GET", &format!("/integrations/{id}/health"), None)
+        .await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.text);
+    assert!(
+        health.json["connection_test"]["last"]["at"].is_string(),
+        "{}",
+        health.text
+    );
+    health.json["connection_test"]["last"].clone()
 }
 
 pub async fn affiliate_mode_success(store: Arc<dyn ItemStore>) {
@@ -191,6 +211,10 @@ pub async fn bad_network_token(store: Arc<dyn ItemStore>) {
     );
     assert!(detail.contains("credentials are correct"), "{detail}");
     assert_eq!(check(&reply, "connection")["ok"], true, "TUNE was reached");
+    let last = last_connection_test(&h, &id).await;
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["failed_checks"][0]["code"], "bad_credentials");
+    assert!(!last.to_string().contains(wrong), "{last}");
 }
 
 pub async fn bad_affiliate_key(store: Arc<dyn ItemStore>) {

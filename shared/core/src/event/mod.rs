@@ -12,11 +12,13 @@
 
 mod data;
 pub mod signature;
+mod silence;
 
 pub use data::{
     ChangeSource, ConversionAttributed, ConversionFacts, ConversionRecorded,
     ConversionStatusChanged, OfferSyncFinished, ReconciliationFinished, Subject,
 };
+pub use silence::{IntegrationRecovered, IntegrationSilent};
 
 use crate::conversion::{ChangeKind, Conversion};
 use crate::reconcile::{ReconRun, RunStatus};
@@ -45,15 +47,19 @@ pub enum EventType {
     ConversionAttributed,
     OfferSyncFinished,
     ReconciliationFinished,
+    IntegrationSilent,
+    IntegrationRecovered,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ConversionRecorded,
         EventType::ConversionStatusChanged,
         EventType::ConversionAttributed,
         EventType::OfferSyncFinished,
         EventType::ReconciliationFinished,
+        EventType::IntegrationSilent,
+        EventType::IntegrationRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,8 @@ impl EventType {
             EventType::ConversionAttributed => "conversion.attributed",
             EventType::OfferSyncFinished => "offer_sync.finished",
             EventType::ReconciliationFinished => "reconciliation.finished",
+            EventType::IntegrationSilent => "integration.silent",
+            EventType::IntegrationRecovered => "integration.recovered",
         }
     }
 
