@@ -10,22 +10,9 @@ use affnet_app::leads::jobs;
 use affnet_store::{ItemStore, SqliteStore};
 use lead_cases::Env;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::Captured;
 
 #[tokio::test]
 async fn personal_data_is_never_logged() {
@@ -96,7 +83,7 @@ async fn personal_data_is_never_logged() {
     let bad = env.post_lead(&json!({"click_id": env.click().await, "name": "Zofia Nowak", "phone": "+48 601 234 567", "country": "XX"}), None).await;
     assert_eq!(bad.status, axum::http::StatusCode::BAD_REQUEST);
 
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    let log = captured.text();
     assert!(log.contains("lead attempt"), "the lead paths did log");
     for secret in [
         "Zofia",

@@ -9,29 +9,7 @@ use affnet_tune::Mode;
 use affnet_tune::mock::{MockTune, fixtures, key_for};
 use axum::http::StatusCode;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use support::{call, sqlite_state};
-
-/// Log lines written into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
-    }
-}
+use support::{Captured, call, sqlite_state};
 
 /// `secret` as it may appear in a log: raw, percent-encoded, or JSON-escaped.
 fn forms(secret: &str) -> Vec<String> {
