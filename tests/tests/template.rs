@@ -653,8 +653,10 @@ const WRITE: &[&str] = &[
 fn expected_actions(binary: &str) -> Option<BTreeSet<&'static str>> {
     let mut actions: BTreeSet<&str> = READ.iter().copied().collect();
     match binary {
-        // Reads integrations only.
-        "connection-test" => {}
+        // Reads integrations and offers; the postback tester puts its click ID's labels.
+        "connection-test" => {
+            actions.insert("dynamodb:PutItem");
+        }
         // Record clicks / conversions and bump counters; never delete.
         "click" | "postback" => actions.extend(WRITE),
         // Manage integrations (DELETE /integrations/{id}) and replace synced offers.

@@ -19,6 +19,9 @@ pub struct AppState {
     pub refusal_budget: Arc<crate::postbacks::refusals::RefusalBudget>,
     /// Click label handles seen by this process, both ways (see [`crate::click_labels`]).
     pub label_cache: Arc<crate::click_labels::LabelCache>,
+    /// This server's own base URL, once it has bound (the local server): where the postback
+    /// tester sends (see [`crate::postback_tester`]).
+    own_url: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -31,7 +34,25 @@ impl AppState {
             integration_cache: Arc::default(),
             refusal_budget: Arc::default(),
             label_cache: Arc::default(),
+            own_url: None,
         }
+    }
+
+    /// Records the address this server listens on (`0.0.0.0` and `::` are called on loopback).
+    pub fn with_own_address(mut self, addr: std::net::SocketAddr) -> AppState {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        let addr = std::net::SocketAddr::new(ip, addr.port());
+        self.own_url = Some(format!("http://{addr}").into());
+        self
+    }
+
+    /// The base URL [`AppState::with_own_address`] recorded.
+    pub fn own_url(&self) -> Option<&str> {
+        self.own_url.as_deref()
     }
 
     /// Uses `scheduler` for automatic offer sync (the default keeps no schedules).
