@@ -100,3 +100,67 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+
+    fn state(public_url: Option<&str>) -> AppState {
+        let store = std::sync::Arc::new(affnet_store::SqliteStore::in_memory().unwrap());
+        let config = Config {
+            public_url: public_url.map(str::to_string),
+            ..Config::for_tests()
+        };
+        AppState::new(store, config)
+    }
+
+    fn api_gateway(domain: &str) -> Extensions {
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.domain_name = Some(domain.to_string());
+        let mut extensions = Extensions::new();
+        extensions.insert(RequestContext::ApiGatewayV2(ctx));
+        extensions
+    }
+
+    #[test]
+    fn the_base_is_our_own_address_then_the_public_url_then_api_gateways_domain() {
+        let none = Extensions::new();
+        let listening: std::net::SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let own = state(Some("https://track.example.com/")).with_own_address(listening);
+        assert_eq!(base_url(&own, &none).unwrap(), "http://127.0.0.1:3000");
+        let public = state(Some("https://track.example.com/"));
+        let aws = api_gateway("abc123.execute-api.eu-west-1.amazonaws.com");
+        assert_eq!(
+            base_url(&public, &aws).unwrap(),
+            "https://track.example.com"
+        );
+        assert_eq!(
+            base_url(&state(None), &aws).unwrap(),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com"
+        );
+        let v6: std::net::SocketAddr = "[::]:3001".parse().unwrap();
+        let own6 = state(None).with_own_address(v6);
+        assert_eq!(base_url(&own6, &none).unwrap(), "http://[::1]:3001");
+    }
+
+    #[test]
+    fn no_known_base_is_a_409_and_odd_domains_are_not_used() {
+        let e = base_url(&state(None), &Extensions::new()).unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::CONFLICT, "public_url_unknown")
+        );
+        for odd in [
+            "evil.example/x",
+            "evil.example:8080",
+            "user@evil.example",
+            "",
+        ] {
+            let e = base_url(&state(None), &api_gateway(odd)).unwrap_err();
+            assert_eq!(e.code(), "public_url_unknown", "{odd}");
+        }
+    }
+}
