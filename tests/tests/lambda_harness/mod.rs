@@ -21,7 +21,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The function crates the boundary tests run.
-pub const FUNCTIONS: &[&str] = &["api", "click", "postback", "offer-sync", "events"];
+pub const FUNCTIONS: &[&str] = &[
+    "api",
+    "click",
+    "postback",
+    "offer-sync",
+    "events",
+    "connection-test",
+];
 
 /// The bus the events function is started with (`AFFNET_EVENT_BUS_NAME`).
 pub const EVENT_BUS: &str = "affnet-test-events";
