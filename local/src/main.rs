@@ -72,7 +72,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Automatic offer sync runs in-process here (EventBridge Scheduler on AWS).
     let scheduler = affnet_app::schedule_local::LocalScheduler::new();
-    let state = AppState::new(store, config).with_scheduler(scheduler.clone());
+    let state = AppState::new(store, config)
+        .with_scheduler(scheduler.clone())
+        .with_own_address(listener.local_addr()?);
     // Data of an older layout (one totals item per dimension and day, one index partition).
     let migrated = state.repo.migrate_to_sharded().await?;
     if migrated != affnet_store::migrate::Migrated::default() {

@@ -653,7 +653,8 @@ const WRITE: &[&str] = &[
 fn expected_actions(binary: &str) -> Option<BTreeSet<&'static str>> {
     let mut actions: BTreeSet<&str> = READ.iter().copied().collect();
     match binary {
-        // Reads integrations; keeps its last result (`INT#<id>#HEALTH`, the policy's condition).
+        // Reads integrations and offers; keeps its last result (`INT#<id>#HEALTH`, the policy's
+        // condition); the postback tester puts its click ID's labels.
         "connection-test" => {
             actions.insert("dynamodb:PutItem");
         }

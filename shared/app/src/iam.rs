@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 pub fn store_calls(function: Function) -> &'static [StoreCall] {
     use StoreCall::*;
     match function {
-        // Reads integrations only.
-        Function::ConnectionTest => &[Read],
+        // Reads integrations and offers; the postback tester creates its click ID's labels
+        // (a write-once item; the postback itself is the postback function's).
+        Function::ConnectionTest => &[Read, Create],
         // Clicks, conversions, postback logs and counters: created, replaced, updated, counted
         // and checked in transactions; never deleted.
         Function::Click | Function::Postback => &[Read, Create, Replace, Update, Add, Check],

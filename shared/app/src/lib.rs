@@ -17,6 +17,7 @@ pub mod lambda_offer_sync;
 pub mod leads;
 pub mod offer_sync;
 pub mod offers;
+pub mod postback_tester;
 pub mod postbacks;
 pub mod reconcile;
 pub mod reports;

@@ -14,7 +14,7 @@
 use crate::state::AppState;
 use crate::{
     click, connection_test, conversions, events, health, integrations, leads, offer_sync, offers,
-    postbacks, reconcile, reports,
+    postback_tester, postbacks, reconcile, reports,
 };
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
@@ -221,13 +221,22 @@ pub const POSTBACK: &[Route] = &[
     }),
 ];
 
-/// The TUNE connection test (`connection-test`).
-pub const CONNECTION_TEST: &[Route] = &[admin(
-    "POST",
-    "/integrations/{id}/test",
-    Function::ConnectionTest,
-    || post(connection_test::test),
-)];
+/// The connection test and the postback tester (`connection-test`): both call out, so both
+/// run where the 29 s timeout is.
+pub const CONNECTION_TEST: &[Route] = &[
+    admin(
+        "POST",
+        "/integrations/{id}/test",
+        Function::ConnectionTest,
+        || post(connection_test::test),
+    ),
+    admin(
+        "POST",
+        "/integrations/{id}/test-postback",
+        Function::ConnectionTest,
+        || post(postback_tester::test_postback),
+    ),
+];
 
 /// Offer sync from TUNE and reconciliation with its reports (`offer-sync`; their scheduled
 /// invocations are not routes).

@@ -23,6 +23,9 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// The hours this process has noted clicks in, per integration (see [`crate::health`]).
     pub click_hours: Arc<crate::health::activity::ClickHours>,
+    /// This server's own base URL, once it has bound (the local server): where the postback
+    /// tester sends (see [`crate::postback_tester`]).
+    own_url: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
             label_cache: Arc::default(),
             clock: crate::clock::Clock::system(),
             click_hours: Arc::default(),
+            own_url: None,
         }
     }
 
@@ -44,6 +48,23 @@ impl AppState {
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> AppState {
         self.clock = clock;
         self
+    }
+
+    /// Records the address this server listens on (`0.0.0.0` and `::` are called on loopback).
+    pub fn with_own_address(mut self, addr: std::net::SocketAddr) -> AppState {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        let addr = std::net::SocketAddr::new(ip, addr.port());
+        self.own_url = Some(format!("http://{addr}").into());
+        self
+    }
+
+    /// The base URL [`AppState::with_own_address`] recorded.
+    pub fn own_url(&self) -> Option<&str> {
+        self.own_url.as_deref()
     }
 
     /// Uses `scheduler` for automatic offer sync (the default keeps no schedules).

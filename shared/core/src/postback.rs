@@ -26,6 +26,7 @@
 //! | `pay`, `cc` | payout and its ISO-4217 currency |
 //! | `reason` | numeric cancel reason; 7 = duplicate order |
 //! | `comment` | free text |
+//! | `test` | `1` marks a test conversion (the postback tester's; see below) |
 //!
 //! One of `oid` and `eid` is required. Without `oid`, an `eid` that verifies as one of our click
 //! IDs is used as the click (MonadLead's tail sends `eid={click_id}`).
@@ -43,7 +44,7 @@
 //! | `currency` | | ISO-4217 currency of the payout |
 //! | `sale_amount` | `sale` | sale amount |
 //! | `status` | | optional status word: `approved`, `pending`, `rejected` |
-//! | `test` | | `1` marks a test conversion from TUNE's tester |
+//! | `test` | | `1` marks a test conversion (TUNE's tester, or ours) |
 //!
 //! One of the click ID and `transaction_id` is required. TUNE has no documented status macro and
 //! fires affiliate postbacks for conversions it records as approved (a pending conversion's
@@ -51,7 +52,8 @@
 //! ([`StatusSource::Implied`], `raw_status` empty).
 //!
 //! The overrides `sta`...`sth` are accepted from TUNE too: they are our receiving contract, not
-//! the network's.
+//! the network's. So is `test=1`, on every network: a test conversion is kept and listed, and
+//! counts in no totals (`POST /integrations/{id}/test-postback` appends it to the URL it calls).
 //!
 //! # Status
 //!
@@ -129,7 +131,7 @@ pub struct Decision {
     pub goal_id: Option<String>,
     /// TUNE's `offer_id` (the network's id, not ours: ours is in the click claims).
     pub remote_offer_id: Option<String>,
-    /// TUNE's `test=1`.
+    /// `test=1`: TUNE's tester, or ours (any network).
     pub test: bool,
     /// Known parameters ignored because their value was an unsubstituted macro.
     pub unsubstituted: Vec<&'static str>,
@@ -330,7 +332,7 @@ pub fn interpret<K: AsRef<str>, V: AsRef<str>>(
         transaction_id: transaction_field.map(str::to_owned),
         goal_id: goal.map(str::to_owned),
         remote_offer_id: p.first(&[F::OfferId, F::Offer]).map(str::to_owned),
-        test: tune && p.get(F::Test) == Some("1"),
+        test: p.get(F::Test) == Some("1"),
         unsubstituted: p.unsubstituted(),
     })
 }
@@ -505,7 +507,7 @@ impl F {
             (Tune, "currency") => F::Currency,
             (Tune, "sale_amount") => F::SaleAmount,
             (Tune, "sale") => F::Sale,
-            (Tune, "test") => F::Test,
+            (_, "test") => F::Test,
             _ => return None,
         })
     }
@@ -682,7 +684,7 @@ const ALL_FIELDS: [F; FIELD_COUNT] = [
 ];
 
 /// `{sub1}`, `{{click_id}}`, `[status]`: a macro the network left in place.
-fn is_macro(value: &str) -> bool {
+pub fn is_macro(value: &str) -> bool {
     let b = value.as_bytes();
     b.len() >= 3 && matches!((b[0], b[b.len() - 1]), (b'{', b'}') | (b'[', b']'))
 }

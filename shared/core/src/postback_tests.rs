@@ -927,3 +927,17 @@ fn format_1_click_ids_are_verified_with_their_labels() {
     assert_eq!(claims.labels(), Some(&labels));
     assert_eq!(claims.offer_id.to_string(), OFFER);
 }
+
+#[test]
+fn test_marks_a_test_conversion_on_every_network() {
+    let c = click();
+    let tail = "&oid={sub1}&status=approve";
+    let values = [("{sub1}", c.as_str())];
+    assert!(!run(&cpa(&[]), &request(tail, &values)).unwrap().test);
+    let marked = run(&cpa(&[]), &request(&format!("{tail}&test=1"), &values)).unwrap();
+    assert!(marked.test);
+    assert_eq!(marked.status, Status::Approved);
+    // Only `1` marks it; anything else is an ordinary conversion.
+    let other = run(&cpa(&[]), &request(&format!("{tail}&test=yes"), &values)).unwrap();
+    assert!(!other.test);
+}

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 /// TUNE's macros, in the order of the URL.
-const TUNE_MACROS: &[(&str, &str)] = &[
+pub(crate) const TUNE_MACROS: &[(&str, &str)] = &[
     ("aff_click_id", "{aff_click_id}"),
     ("transaction_id", "{transaction_id}"),
     ("goal_id", "{goal_id}"),
