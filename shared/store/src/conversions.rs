@@ -243,6 +243,27 @@ impl Repo {
         })
     }
 
+    /// Makes each of `aliases` lead to an existing conversion, outside its batches: for a
+    /// conversion that got another name after it was created (a lead adopting a postback's
+    /// conversion). An alias already taken stays as it is (the first name wins).
+    pub async fn name_conversion(
+        &self,
+        conversion_id: &str,
+        aliases: &[&str],
+    ) -> Result<(), RepoError> {
+        for alias in aliases {
+            let names = OtherNames {
+                aliases: std::slice::from_ref(alias),
+                ..OtherNames::default()
+            };
+            match self.items().write(names.writes(conversion_id)).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// The conversion an alias leads to (see [`OtherNames::aliases`]).
     pub async fn conversion_alias(&self, id: &str) -> Result<Option<String>, RepoError> {
         let item = self.items().get(&alias_key(id)).await?;

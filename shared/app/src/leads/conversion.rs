@@ -5,7 +5,7 @@
 use crate::retry;
 use crate::state::AppState;
 use affnet_core::clickid::ClickClaims;
-use affnet_core::conversion::{Applied, HistorySource};
+use affnet_core::conversion::{Applied, HistorySource, conversion_id};
 use affnet_core::lead::Lead;
 use affnet_core::lead::twin::{click_alias, lead_twin};
 use affnet_core::postback::{ClickCheck, Decision, IdentitySource, StatusSource, lead_identity};
@@ -130,17 +130,27 @@ impl Named<'_> {
             Err(RepoError::Conflict) => {}
             Err(e) => return Err(e),
         }
-        let Some(twin) = self.twin else {
-            return Ok(id()); // made by an earlier attempt of this lead
+        // Made by an earlier attempt of this lead, or by a postback naming our click ID only
+        // (`oid`) before the network's reply came: give it the names it may lack, so a later
+        // postback by `eid` finds it too.
+        let exists = match self.twin {
+            None => true,
+            Some(_) => state
+                .repo
+                .get_conversion(&self.conversion.id)
+                .await?
+                .is_some(),
         };
-        if state
-            .repo
-            .get_conversion(&self.conversion.id)
-            .await?
-            .is_some()
-        {
+        if exists {
+            state
+                .repo
+                .name_conversion(&self.conversion.id, &aliases)
+                .await?;
             return Ok(id());
         }
+        let Some(twin) = self.twin else {
+            return Ok(id());
+        };
         // A postback created the order's conversion meanwhile.
         if adopt(state, twin, lead, now).await? {
             return Ok(twin.to_string());
@@ -159,17 +169,21 @@ impl Named<'_> {
 }
 
 /// Takes the conversion a postback made under the lead's order id as the lead's: attaches the
-/// lead's click to it if it has none. `false` when there is none.
+/// lead's click to it if it has none, and makes the id the lead's click gives (`lead.identity`)
+/// lead to it, so a later postback naming our click ID only (`oid`) finds it. `false` when
+/// there is none.
 async fn adopt(
     state: &AppState,
     twin: &str,
     lead: &Decision,
     now: DateTime<Utc>,
 ) -> Result<bool, RepoError> {
+    let by_click = conversion_id(&lead.identity);
     retry::on_conflict(|| async {
         let Some(current) = state.repo.get_conversion(twin).await? else {
             return Ok(false);
         };
+        state.repo.name_conversion(twin, &[&by_click]).await?;
         let mut next = match current.apply(lead, None, now) {
             Applied::Changed(next, _) | Applied::Attributed(next) => next,
             Applied::Unchanged(_) => return Ok(true),

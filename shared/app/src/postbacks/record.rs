@@ -90,14 +90,16 @@ pub async fn record(
         currency,
         now,
     );
-    // A CPA postback naming the order by `eid` may name a sent lead's order, whose conversion
-    // is keyed by our click ID (see `affnet_core::lead::twin`).
-    let by_order =
-        !integration.is_tune() && decision.identity_source == IdentitySource::Transaction;
-    let click_alias = by_order
+    // A CPA postback may name a sent lead's order by another name than its conversion's: by
+    // `eid` when the conversion is keyed by our click ID, by `oid` only when the lead adopted
+    // a conversion keyed by `eid` (see `affnet_core::lead::twin`). Its create checks, in its
+    // batch, that its id is no alias.
+    let may_be_alias = !integration.is_tune();
+    let click_alias = (decision.identity_source == IdentitySource::Transaction)
         .then(|| postback_click_alias(&integration.id, decision))
         .flatten();
-    job.store(&created, by_order, click_alias.as_deref()).await
+    job.store(&created, may_be_alias, click_alias.as_deref())
+        .await
 }
 
 /// One postback being recorded.
@@ -113,17 +115,17 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Creates `created`, or applies the decision to the conversion it names: its own, or
-    /// (`by_order`) the lead's conversion its id or its click's lead alias leads to.
+    /// (`may_be_alias`) the lead's conversion its id or its click's lead alias leads to.
     async fn store(
         &self,
         created: &Conversion,
-        by_order: bool,
+        may_be_alias: bool,
         click_alias: Option<&str>,
     ) -> Result<Recorded, RepoError> {
         let own_and_click: Vec<&str> = std::iter::once(created.id.as_str())
             .chain(click_alias)
             .collect();
-        let checked = |all: bool| match (by_order, all) {
+        let checked = |all: bool| match (may_be_alias, all) {
             (false, _) => &[][..],
             (true, true) => &own_and_click[..],
             (true, false) => &own_and_click[..1],
@@ -135,7 +137,7 @@ impl Job<'_> {
         if let Some(recorded) = self.create(created, names(true)).await? {
             return Ok(recorded);
         }
-        if let Some(recorded) = self.existing(&created.id, by_order).await? {
+        if let Some(recorded) = self.existing(&created.id, may_be_alias).await? {
             return Ok(recorded);
         }
         if let Some(alias) = click_alias
@@ -148,12 +150,14 @@ impl Job<'_> {
         if let Some(recorded) = self.create(created, names(false)).await? {
             return Ok(recorded);
         }
-        self.existing(&created.id, by_order).await?.ok_or_else(|| {
-            RepoError::Store(affnet_store::StoreError::Unavailable(format!(
-                "conversion {} was reported present but cannot be read",
-                created.id
-            )))
-        })
+        self.existing(&created.id, may_be_alias)
+            .await?
+            .ok_or_else(|| {
+                RepoError::Store(affnet_store::StoreError::Unavailable(format!(
+                    "conversion {} was reported present but cannot be read",
+                    created.id
+                )))
+            })
     }
 
     fn logged(&self, outcome: RecordOutcome, conversion_id: &str) -> PostbackLog {
@@ -199,13 +203,13 @@ impl Job<'_> {
         }
     }
 
-    /// The conversion stored under `id`, or (`by_order`) the lead's conversion `id` is an alias
+    /// The conversion stored under `id`, or (`may_be_alias`) the lead's conversion `id` is an alias
     /// of, with the decision applied; `None` when neither is there.
-    async fn existing(&self, id: &str, by_order: bool) -> Result<Option<Recorded>, RepoError> {
+    async fn existing(&self, id: &str, may_be_alias: bool) -> Result<Option<Recorded>, RepoError> {
         if let Some(recorded) = self.known(id, false).await? {
             return Ok(Some(recorded));
         }
-        match by_order {
+        match may_be_alias {
             true => match self.state.repo.conversion_alias(id).await? {
                 Some(lead_conversion) => self.known(&lead_conversion, false).await,
                 None => Ok(None),

@@ -39,6 +39,7 @@ macro_rules! lead_suite {
             a_postback_by_oid_and_eid_lands_on_the_sent_leads_conversion,
             a_lead_without_order_id_is_found_by_its_click,
             a_lead_adopts_the_conversion_its_postback_made_first,
+            a_lead_names_the_conversion_a_postback_by_its_click_made_first,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

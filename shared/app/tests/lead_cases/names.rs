@@ -167,6 +167,37 @@ pub async fn a_lead_adopts_the_conversion_its_postback_made_first(store: Arc<dyn
     assert_eq!(lead["conversion"]["offer_id"], env.offer.id);
 
     let later = postback(&env, &format!("oid={click}&eid=G-51&status=approve")).await;
-    assert_eq!(later, ("changed".to_string(), first.1));
+    assert_eq!(later, ("changed".to_string(), first.1.clone()));
+    // By our click ID alone: the same conversion (its id is an alias of the adopted one).
+    let by_oid = postback(&env, &format!("oid={click}&status=approve")).await;
+    assert_eq!(by_oid, ("duplicate".to_string(), first.1.clone()));
+    let by_oid = postback(&env, &format!("oid={click}&status=trash")).await;
+    assert_eq!(by_oid, ("changed".to_string(), first.1.clone()));
+    assert_eq!(env.pb.conversions(&format!("click={click}")).await.len(), 1);
+    assert_eq!(day_conversions(&env).await, "1");
+    assert_eq!(env.pb.conversion(&first.1).await["status"], "trash");
+}
+
+pub async fn a_lead_names_the_conversion_a_postback_by_its_click_made_first(
+    store: Arc<dyn ItemStore>,
+) {
+    let env = Env::webvork(store).await;
+    takes(&env, r#"{"status":"ok","guid":"G-61"}"#).await;
+    let click = env.click().await;
+    // A postback naming our click ID only overtakes the network's API reply.
+    let first = postback(&env, &format!("oid={click}&status=new")).await;
+    assert_eq!(first.0, "created");
+    let sent = env.post_lead(&env.body(&click), None).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let lead = env.lead(sent.json["lead_id"].as_str().unwrap()).await;
+    assert_eq!(lead["conversion_id"], first.1.as_str(), "{lead}");
+    assert_eq!(lead["network_order_id"], "G-61", "{lead}");
+
+    // By the network's order id alone, then both: the same conversion.
+    let by_eid = postback(&env, "eid=G-61&status=approve").await;
+    assert_eq!(by_eid, ("changed".to_string(), first.1.clone()));
+    let both = postback(&env, &format!("oid={click}&eid=G-61&status=approve")).await;
+    assert_eq!(both, ("duplicate".to_string(), first.1.clone()));
+    assert_eq!(env.pb.conversions(&format!("click={click}")).await.len(), 1);
     assert_eq!(day_conversions(&env).await, "1");
 }
