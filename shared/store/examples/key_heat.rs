@@ -279,6 +279,7 @@ impl World {
 
 fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
+        sync: true,
         postback_log: Some((log, log.time.timestamp() + 30 * 86_400)),
         click_ttl_secs: CLICK_TTL,
         names: Default::default(),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const NO_LOG: ConversionWrite<'static> = ConversionWrite {
+    sync: true,
     postback_log: None,
     click_ttl_secs: 86_400,
     names: crate::conversions::OtherNames {

@@ -29,6 +29,7 @@ fn log(integration_id: &str, outcome: &str, time: DateTime<Utc>) -> PostbackLog 
 
 fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
+        sync: true,
         postback_log: Some((log, log.time.timestamp() + 86_400)),
         click_ttl_secs: 86_400,
         names: OtherNames::default(),

@@ -112,6 +112,10 @@ pub struct ConversionWrite<'a> {
     pub click_ttl_secs: i64,
     /// Creates only: the order's other names (see [`OtherNames`]).
     pub names: OtherNames<'a>,
+    /// `false`: a later write of the caller confirms this one (a sent lead's conversion, then
+    /// the lead's update), so it may be answered before it reaches the disk (see
+    /// [`ItemStore::write_unsynced`](crate::ItemStore::write_unsynced)).
+    pub sync: bool,
 }
 
 /// A sent lead's order can have two names, our click ID and the network's order id, and both
@@ -237,7 +241,11 @@ impl Repo {
             writes.push(postback_log_write(log, expires_at)?);
             writes.push(crate::health::accepted_count_write(log, unmatched));
         }
-        self.items().write(writes).await.map_err(|e| match e {
+        let written = match with.sync {
+            true => self.items().write(writes).await,
+            false => self.items().write_unsynced(writes).await,
+        };
+        written.map_err(|e| match e {
             StoreError::ConditionFailed { index } if index < conditional => RepoError::Conflict,
             other => RepoError::Store(other),
         })

@@ -251,6 +251,7 @@ pub async fn conversion_names_are_checked_in_the_create(store: Arc<dyn ItemStore
         Conversion::create(&integration, "webvork", &d, None, now)
     };
     let with = |names| ConversionWrite {
+        sync: true,
         postback_log: None,
         click_ttl_secs: 3_600,
         names,

@@ -183,7 +183,9 @@ impl Repo {
         if let Some(key) = open_key(lead) {
             writes.push(marker_with(key, open_data(lead), Condition::Always));
         }
-        match self.items().write(writes).await {
+        // Unsynced: nobody is told of it before the attempt's result, whose synced write
+        // makes it durable (a crashed process still leaves it queued).
+        match self.items().write_unsynced(writes).await {
             Ok(()) => Ok(Lead {
                 version: 1,
                 ..lead.clone()

@@ -178,6 +178,14 @@ pub trait ItemStore: Send + Sync + 'static {
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
     /// Applies every write or none. Two writes on one key in a batch are invalid.
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// [`ItemStore::write`] for a batch nobody has been told of yet, which a later `write` of
+    /// the same caller confirms (a lead stored before it is sent): an adapter may answer before
+    /// it reaches the disk. It is as atomic and as visible as a `write`, survives a crashed
+    /// process, and is made durable by the next `write`; a power loss before that may lose it.
+    /// A decorator in the production path forwards it (`RetryConflicts` does).
+    async fn write_unsynced(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.write(writes).await
+    }
     /// A short name for logs (`dynamodb`, `sqlite`).
     fn name(&self) -> &'static str;
 }

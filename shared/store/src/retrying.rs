@@ -39,6 +39,24 @@ pub fn pause(attempt: u32) -> Duration {
     Duration::from_micros(1_000 + random % (ceiling * 1_000))
 }
 
+impl RetryConflicts {
+    async fn retried(&self, writes: Vec<Write>, sync: bool) -> Result<(), StoreError> {
+        let write = |writes| match sync {
+            true => self.inner.write(writes),
+            false => self.inner.write_unsynced(writes),
+        };
+        for attempt in 1..ATTEMPTS {
+            match write(writes.clone()).await {
+                Err(StoreError::TransactionConflict) => {
+                    tokio::time::sleep(pause(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+        write(writes).await
+    }
+}
+
 #[async_trait]
 impl ItemStore for RetryConflicts {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -50,15 +68,11 @@ impl ItemStore for RetryConflicts {
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        for attempt in 1..ATTEMPTS {
-            match self.inner.write(writes.clone()).await {
-                Err(StoreError::TransactionConflict) => {
-                    tokio::time::sleep(pause(attempt)).await;
-                }
-                other => return other,
-            }
-        }
-        self.inner.write(writes).await
+        self.retried(writes, true).await
+    }
+
+    async fn write_unsynced(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.retried(writes, false).await
     }
 
     fn name(&self) -> &'static str {
@@ -71,10 +85,12 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Answers conflicts for the first `conflicts` writes, then records the batch.
+    /// Answers conflicts for the first `conflicts` writes, then records the batch (and whether
+    /// it came unsynced).
     struct Busy {
         conflicts: Mutex<u32>,
         applied: Mutex<Vec<Vec<Write>>>,
+        unsynced: Mutex<u32>,
     }
 
     #[async_trait]
@@ -94,6 +110,10 @@ mod tests {
             self.applied.lock().unwrap().push(writes);
             Ok(())
         }
+        async fn write_unsynced(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+            *self.unsynced.lock().unwrap() += 1;
+            self.write(writes).await
+        }
         fn name(&self) -> &'static str {
             "busy"
         }
@@ -103,7 +123,19 @@ mod tests {
         Arc::new(Busy {
             conflicts: Mutex::new(conflicts),
             applied: Mutex::new(Vec::new()),
+            unsynced: Mutex::new(0),
         })
+    }
+
+    #[tokio::test]
+    async fn an_unsynced_batch_stays_unsynced_through_its_retries() {
+        let inner = busy(2);
+        RetryConflicts::around(inner.clone())
+            .write_unsynced(batch())
+            .await
+            .unwrap();
+        assert_eq!(*inner.applied.lock().unwrap(), vec![batch()]);
+        assert_eq!(*inner.unsynced.lock().unwrap(), 3, "every attempt unsynced");
     }
 
     fn batch() -> Vec<Write> {

@@ -15,11 +15,14 @@ use affnet_store::conversions::{ConversionWrite, OtherNames};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-fn write<'a>(state: &AppState, names: OtherNames<'a>) -> ConversionWrite<'a> {
+/// `sync: false` for the writes of a sending attempt: the lead's own update after them is
+/// synced and confirms them (see `ItemStore::write_unsynced`).
+fn write<'a>(state: &AppState, names: OtherNames<'a>, sync: bool) -> ConversionWrite<'a> {
     ConversionWrite {
         postback_log: None,
         click_ttl_secs: i64::from(state.config.click_ttl_days) * 86_400,
         names,
+        sync,
     }
 }
 
@@ -121,7 +124,7 @@ impl Named<'_> {
             aliases: &aliases,
         };
         let create = |names| {
-            let with = write(state, names);
+            let with = write(state, names, false);
             state.repo.create_conversion(self.conversion, with)
         };
         let id = || self.conversion.id.clone();
@@ -195,7 +198,7 @@ async fn adopt(
         }
         state
             .repo
-            .change_conversion(&current, &next, write(state, OtherNames::default()))
+            .change_conversion(&current, &next, write(state, OtherNames::default(), false))
             .await?;
         Ok(true)
     })
@@ -239,7 +242,7 @@ pub async fn apply_loaded(
         }
         let stored = state
             .repo
-            .change_conversion(&current, &next, write(state, OtherNames::default()))
+            .change_conversion(&current, &next, write(state, OtherNames::default(), true))
             .await?;
         Ok(Some(stored))
     })

@@ -170,6 +170,7 @@ impl Job<'_> {
 
     fn with<'l>(&self, log: &'l PostbackLog, names: OtherNames<'l>) -> ConversionWrite<'l> {
         ConversionWrite {
+            sync: true,
             postback_log: Some((log, self.log_expiry)),
             click_ttl_secs: self.click_ttl_secs,
             names,

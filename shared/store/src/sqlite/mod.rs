@@ -157,6 +157,17 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn write_synced(&self, writes: Vec<Write>, sync: bool) -> Result<(), StoreError> {
+        crate::port::check_batch(&writes)?;
+        let prepared = writes
+            .into_iter()
+            .map(group::Prepared::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.writer.write(prepared, sync).await
+    }
+}
+
 #[cfg(test)]
 impl SqliteStore {
     /// Runs `f` on the writer's connection, between its transactions, on its thread.
@@ -226,12 +237,11 @@ impl ItemStore for SqliteStore {
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        crate::port::check_batch(&writes)?;
-        let prepared = writes
-            .into_iter()
-            .map(group::Prepared::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.inner.writer.write(prepared).await
+        self.write_synced(writes, true).await
+    }
+
+    async fn write_unsynced(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.write_synced(writes, false).await
     }
 
     fn name(&self) -> &'static str {

@@ -115,6 +115,50 @@ async fn the_writer_syncs_the_wal_at_every_commit() {
     );
 }
 
+/// The writer's `synchronous` setting, read between its transactions.
+async fn synchronous(store: &SqliteStore) -> i64 {
+    store
+        .on_writer(|conn| {
+            conn.query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap()
+        })
+        .await
+}
+
+#[tokio::test]
+async fn an_unsynced_write_commits_without_syncing_and_the_next_write_syncs() {
+    let (store, _dir, path) = file_store();
+    store
+        .write_unsynced(vec![add("P", "a", Decimal::ONE)])
+        .await
+        .unwrap();
+    assert_eq!(
+        synchronous(&store).await,
+        1,
+        "committed with synchronous=NORMAL"
+    );
+    // Visible and atomic like any write.
+    let read = store.get(&Key::new("P", "a")).await.unwrap();
+    assert!(read.is_some());
+    store
+        .write(vec![add("P", "b", Decimal::ONE)])
+        .await
+        .unwrap();
+    assert_eq!(
+        synchronous(&store).await,
+        2,
+        "committed with synchronous=FULL"
+    );
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    for sk in ["a", "b"] {
+        assert!(
+            reopened.get(&Key::new("P", sk)).await.unwrap().is_some(),
+            "{sk}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_failing_commit_fails_its_whole_group_and_writes_nothing() {
     for (store, _dir) in both_stores() {

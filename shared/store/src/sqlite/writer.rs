@@ -23,7 +23,11 @@ const MAX_GROUP: usize = 64;
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 pub(super) enum Job {
+    /// A batch answered once its commit is synced to disk (`synchronous=FULL`).
     Write(Vec<Prepared>, Reply),
+    /// A batch that may be answered before its commit reaches the disk (`NORMAL`: it survives
+    /// a crashed process, not a power loss, until the next synced commit syncs the WAL).
+    WriteUnsynced(Vec<Prepared>, Reply),
     /// A read on the writer's connection (the in-memory store), run outside any transaction.
     Read(Box<dyn FnOnce(&Connection) + Send>),
 }
@@ -48,9 +52,12 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
-    pub(super) async fn write(&self, writes: Vec<Prepared>) -> Result<(), StoreError> {
+    pub(super) async fn write(&self, writes: Vec<Prepared>, sync: bool) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Write(writes, reply))?;
+        self.send(match sync {
+            true => Job::Write(writes, reply),
+            false => Job::WriteUnsynced(writes, reply),
+        })?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -88,23 +95,45 @@ pub(super) fn stopped() -> StoreError {
 
 fn run(mut conn: Connection, checkpoints: Option<Checkpoints>, queue: mpsc::Receiver<Job>) {
     let mut group: Vec<(Vec<Prepared>, Reply)> = Vec::with_capacity(MAX_GROUP);
+    // The connection opens with `synchronous=FULL`.
+    let mut syncing = true;
     while let Ok(job) = queue.recv() {
         let mut next = Some(job);
         while let Some(job) = next.take() {
-            match job {
-                Job::Read(read) => read(&conn),
+            let mut sync = false;
+            let mut add = |job: Job, group: &mut Vec<_>| match job {
                 Job::Write(writes, reply) => {
+                    sync = true;
                     group.push((writes, reply));
+                    None
+                }
+                Job::WriteUnsynced(writes, reply) => {
+                    group.push((writes, reply));
+                    None
+                }
+                Job::Read(read) => Some(read),
+            };
+            match add(job, &mut group) {
+                Some(read) => read(&conn),
+                None => {
                     // Take what else is waiting; a read ends the group (it runs after the commit).
                     while group.len() < MAX_GROUP {
                         match queue.try_recv() {
-                            Ok(Job::Write(writes, reply)) => group.push((writes, reply)),
-                            Ok(read) => {
-                                next = Some(read);
-                                break;
+                            Ok(job) => {
+                                if let Some(read) = add(job, &mut group) {
+                                    next = Some(Job::Read(read));
+                                    break;
+                                }
                             }
                             Err(_) => break,
                         }
+                    }
+                    // One synced batch makes the whole group's commit synced.
+                    if let Err(e) = set_syncing(&conn, &mut syncing, sync) {
+                        for (_, reply) in group.drain(..) {
+                            let _ = reply.send(Err(unavailable(&e)));
+                        }
+                        continue;
                     }
                     commit_group(&mut conn, &mut group);
                     if let Some(checkpoints) = &checkpoints {
@@ -114,6 +143,20 @@ fn run(mut conn: Connection, checkpoints: Option<Checkpoints>, queue: mpsc::Rece
             }
         }
     }
+}
+
+/// Switches the connection's `synchronous` setting between transactions when `sync` differs
+/// from what it is. A failure to turn syncing on fails the group; one to turn it off leaves it on.
+fn set_syncing(conn: &Connection, syncing: &mut bool, sync: bool) -> rusqlite::Result<()> {
+    if *syncing == sync {
+        return Ok(());
+    }
+    match conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" }) {
+        Ok(()) => *syncing = sync,
+        Err(e) if sync => return Err(e),
+        Err(_) => {}
+    }
+    Ok(())
 }
 
 /// Applies `group` (emptied) in one transaction, commits, and answers each caller.
