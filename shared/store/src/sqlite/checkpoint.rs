@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the checkpointer lets commits gather before copying them (measured: short periods
 /// leave the writer less to copy when it must checkpoint itself).
@@ -20,9 +20,34 @@ const PERIOD: Duration = Duration::from_millis(5);
 /// the WAL it emptied starts over with one more (its header) at the next commit: passes after
 /// every few commits tripled the syncs of sequential `POST /leads` (measured with strace).
 const QUIET_PERIOD: Duration = Duration::from_millis(100);
-/// Frames added since the last pass below which a pass counts as light traffic (SQLite's own
-/// automatic checkpoint waits for 1,000 frames).
-const QUIET_FRAMES: i64 = 1000;
+/// WAL frames a second below which traffic counts as light: 1,000 frames (SQLite's own
+/// automatic checkpoint threshold) in a quiet period. Sequential leads write ~3,000 a second;
+/// postbacks at full load many times that, and keep the short period.
+const QUIET_FRAMES_PER_SEC: u128 = 10_000;
+
+/// The wait before each pass, from how fast the WAL grew since the last one.
+struct Pace {
+    frames: i64,
+    at: Instant,
+}
+
+impl Pace {
+    /// The wait after a pass that found `frames` in the WAL at `now`.
+    fn after(&mut self, frames: i64, now: Instant) -> Duration {
+        // A WAL shorter than at the last pass has started over.
+        let added = if frames >= self.frames {
+            frames - self.frames
+        } else {
+            frames
+        };
+        let millis = now.saturating_duration_since(self.at).as_millis().max(1);
+        (self.frames, self.at) = (frames, now);
+        match u128::try_from(added).unwrap_or(0) * 1000 < QUIET_FRAMES_PER_SEC * millis {
+            true => QUIET_PERIOD,
+            false => PERIOD,
+        }
+    }
+}
 /// WAL frames (pages) past which the writer checkpoints itself: a WAL of at most ~256 MiB. The
 /// writer's checkpoint stalls every write for its fsyncs (measured 5-25 ms here); a larger WAL
 /// makes that rarer (8,000 frames gave a stall every ~0.2 s at full load).
@@ -54,24 +79,16 @@ impl Checkpoints {
             .spawn(move || {
                 // Ends when the writer (holding `nudge`) ends.
                 let mut wait = PERIOD;
-                let mut last = 0;
+                let mut pace = Pace {
+                    frames: 0,
+                    at: Instant::now(),
+                };
                 while nudges.recv().is_ok() {
                     std::thread::sleep(wait);
                     while nudges.try_recv().is_ok() {}
                     if let Ok(frames) = checkpoint(&lock, &conn) {
                         seen.store(frames, Ordering::Relaxed);
-                        // A WAL shorter than at the last pass has started over.
-                        let added = if frames >= last {
-                            frames - last
-                        } else {
-                            frames
-                        };
-                        last = frames;
-                        wait = if added < QUIET_FRAMES {
-                            QUIET_PERIOD
-                        } else {
-                            PERIOD
-                        };
+                        wait = pace.after(frames, Instant::now());
                     }
                 }
             })
@@ -101,4 +118,27 @@ impl Checkpoints {
 fn checkpoint(running: &Mutex<()>, conn: &Connection) -> rusqlite::Result<i64> {
     let _running = running.lock().unwrap_or_else(|e| e.into_inner());
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn light_traffic_waits_longer_and_heavy_keeps_the_short_period() {
+        let start = Instant::now();
+        let mut pace = Pace {
+            frames: 0,
+            at: start,
+        };
+        let at = |ms| start + Duration::from_millis(ms);
+        // 300 frames in 100 ms: 3,000 a second (sequential leads).
+        assert_eq!(pace.after(300, at(100)), QUIET_PERIOD);
+        // 400 more in 5 ms: 80,000 a second (postbacks at full load).
+        assert_eq!(pace.after(700, at(105)), PERIOD);
+        // The WAL started over: 50 frames in 100 ms.
+        assert_eq!(pace.after(50, at(205)), QUIET_PERIOD);
+        // 2,000 frames at once.
+        assert_eq!(pace.after(2_050, at(206)), PERIOD);
+    }
 }
