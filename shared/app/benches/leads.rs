@@ -5,6 +5,8 @@
 //!   the same mock (the network's share), and the difference is what affnet adds.
 //! - `status`: one status-loading run over N (default 10,000) open leads: its time, the peak
 //!   resident memory during the run (VmHWM reset before it), and the requests sent.
+//!
+//! With the local server's allocator (mimalloc), as the server it stands in for.
 
 use affnet_app::{AppState, Config, router};
 use affnet_core::clickid::{ClickId, LabelHandle};
@@ -17,6 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate, matchers::path};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Answers `get-lead-status` with `confirmed` for every guid asked.
 struct Confirm(Arc<AtomicU64>);
@@ -134,7 +139,7 @@ fn ms(d: Duration) -> String {
 
 async fn bench_post(n: u64) {
     let s = setup().await;
-    let client = reqwest::Client::new();
+    let client = affnet_netguard::tls::client_builder().build().unwrap();
     let bare = format!("{}/v1/new-lead?token=k", s.mock.uri());
     for i in 0..100 {
         post_lead(&s, 1_000_000 + i).await;

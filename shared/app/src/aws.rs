@@ -138,7 +138,9 @@ pub(crate) fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
     let mut builder = SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.trim().to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(credentials));
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        // Every client made from this configuration: the one TLS stack (rustls on ring).
+        .http_client(affnet_netguard::tls::aws_https_client());
     if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|e| !e.trim().is_empty())

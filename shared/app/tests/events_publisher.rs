@@ -29,6 +29,7 @@ fn client(endpoint: &str) -> aws_sdk_eventbridge::Client {
     let config = aws_sdk_eventbridge::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
+        .http_client(affnet_netguard::tls::aws_https_client())
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "affnet-test"))
         .build();
@@ -52,7 +53,7 @@ fn events(n: usize) -> Vec<Event> {
 
 /// moto's SQS, through its JSON protocol (no SQS client in the workspace).
 async fn sqs(moto: &str, action: &str, body: Value) -> Value {
-    let reply = reqwest::Client::new()
+    let reply = affnet_netguard::tls::client_builder().build().unwrap()
         .post(moto)
         .header("x-amz-target", format!("AmazonSQS.{action}"))
         .header("content-type", "application/x-amz-json-1.0")

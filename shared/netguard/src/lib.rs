@@ -11,6 +11,8 @@
 //!
 //! Allow-private mode (`AFFNET_ALLOW_PRIVATE_NETWORK=1`, local runs and tests) skips the check.
 
+pub mod tls;
+
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -205,7 +207,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// the same rules: no redirects, no proxy; when `strict`, https only and the host refused if any
 /// address it resolves to is not public ([`GuardedResolver`], so no second lookup can differ).
 pub fn guarded_client_builder(strict: bool) -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder()
+    let builder = tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .https_only(strict);

@@ -85,7 +85,7 @@ pub fn client(allow_private: bool) -> &'static reqwest::Client {
     static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
     let cell = if allow_private { &OPEN } else { &STRICT };
     cell.get_or_init(|| {
-        reqwest::Client::builder()
+        affnet_netguard::tls::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {

@@ -280,6 +280,7 @@ impl World {
 fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
         sync: true,
+        along: &[],
         postback_log: Some((log, log.time.timestamp() + 30 * 86_400)),
         click_ttl_secs: CLICK_TTL,
         names: Default::default(),

@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
             events_feed_merges_the_shards_in_id_order,
             events_come_with_their_changes,
             events_and_changes_fail_together,
+            lead_events_come_with_leaving_the_queue,
             event_cursors_move_on_their_version,
             health_postbacks_count_per_hour,
             health_silence_transitions_happen_once,
@@ -740,6 +741,10 @@ pub async fn events_come_with_their_changes(store: Arc<dyn ItemStore>) {
 
 pub async fn events_and_changes_fail_together(store: Arc<dyn ItemStore>) {
     crate::conformance_events::a_failed_batch_leaves_neither_change_nor_event(store).await;
+}
+
+pub async fn lead_events_come_with_leaving_the_queue(store: Arc<dyn ItemStore>) {
+    crate::conformance_events::leads_leaving_the_queue_carry_their_events(store).await;
 }
 
 pub async fn event_cursors_move_on_their_version(store: Arc<dyn ItemStore>) {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 const NO_LOG: ConversionWrite<'static> = ConversionWrite {
     sync: true,
+    along: &[],
     postback_log: None,
     click_ttl_secs: 86_400,
     names: crate::conversions::OtherNames {
@@ -291,4 +292,79 @@ pub async fn event_cursors_move_on_their_version(store: Arc<dyn ItemStore>) {
         Err(RepoError::Conflict)
     ));
     assert_eq!(repo.event_cursor("webhook-b").await.unwrap(), None);
+}
+
+/// A lead leaving the queue carries `lead.sent` or `lead.failed` in its update's batch (a
+/// retry scheduled carries nothing); a failed update leaves neither; no event holds the buyer's
+/// data or the network's refusal text.
+pub async fn leads_leaving_the_queue_carry_their_events(store: Arc<dyn ItemStore>) {
+    use crate::lead_conformance::lead;
+    use affnet_core::lead::{LeadError, LeadStatus};
+    let faulty = Arc::new(FaultyStore::new(store));
+    let repo = Repo::new(faulty.clone());
+    let now = Utc::now();
+    let queued = repo
+        .create_lead(&lead("ld_S", "click-s", now), None)
+        .await
+        .unwrap();
+    let mut retry = queued.clone();
+    retry.attempts = 1;
+    retry.next_attempt_at = Some(now + chrono::Duration::minutes(1));
+    let queued = repo.update_lead(&queued, &retry, None).await.unwrap();
+    assert!(all_events(&repo).await.is_empty(), "a retry is no event");
+
+    let mut sent = queued.clone();
+    sent.status = LeadStatus::Sent;
+    sent.attempts = 2;
+    sent.network_order_id = Some("ORDER-77".into());
+    sent.conversion_id = Some("CONV-1".into());
+    sent.next_attempt_at = None;
+    faulty.reject_in_store(1);
+    assert!(repo.update_lead(&queued, &sent, None).await.is_err());
+    assert!(all_events(&repo).await.is_empty(), "no event for no change");
+    let sent = repo.update_lead(&queued, &sent, None).await.unwrap();
+    let mut erased = sent.clone();
+    erased.erase_contact(now);
+    repo.update_lead(&sent, &erased, None).await.unwrap();
+
+    let refused = repo
+        .create_lead(&lead("ld_F", "click-f", now), None)
+        .await
+        .unwrap();
+    let mut trash = refused.clone();
+    trash.status = LeadStatus::Trash;
+    trash.attempts = 1;
+    trash.next_attempt_at = None;
+    trash.error = Some(LeadError {
+        kind: "duplicate".into(),
+        code: Some("8".into()),
+        message: "duplicate order for +491512345678 (Anna)".into(),
+    });
+    repo.update_lead(&refused, &trash, None).await.unwrap();
+
+    let events = all_events(&repo).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let sent = of_type(&events, EventType::LeadSent);
+    assert_eq!(sent.len(), 1, "{events:?}");
+    assert_eq!(sent[0].data["lead_id"], "ld_S");
+    assert_eq!(sent[0].data["network_order_id"], "ORDER-77");
+    assert_eq!(sent[0].data["conversion_id"], "CONV-1");
+    assert_eq!(sent[0].data["attempts"], 2);
+    assert_eq!(sent[0].data["integration_id"], "INT1");
+    assert_eq!(sent[0].data["offer_id"], "01OFFER");
+    assert!(sent[0].data["message_id"].is_null());
+    let failed = of_type(&events, EventType::LeadFailed);
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(
+        (
+            &failed[0].data["status"],
+            &failed[0].data["reason"],
+            &failed[0].data["code"]
+        ),
+        (&"trash".into(), &"duplicate".into(), &"8".into())
+    );
+    let text = serde_json::to_string(&events).unwrap();
+    for personal in ["Anna", "+491512345678", "1512345678", "duplicate order"] {
+        assert!(!text.contains(personal), "{personal} in {text}");
+    }
 }

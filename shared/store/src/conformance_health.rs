@@ -30,6 +30,7 @@ fn log(integration_id: &str, outcome: &str, time: DateTime<Utc>) -> PostbackLog 
 fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
         sync: true,
+        along: &[],
         postback_log: Some((log, log.time.timestamp() + 86_400)),
         click_ttl_secs: 86_400,
         names: OtherNames::default(),

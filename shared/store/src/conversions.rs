@@ -116,6 +116,10 @@ pub struct ConversionWrite<'a> {
     /// the lead's update), so it may be answered before it reaches the disk (see
     /// [`ItemStore::write_unsynced`](crate::ItemStore::write_unsynced)).
     pub sync: bool,
+    /// The caller's own writes, made in the same batch (a sent lead's update, see
+    /// [`Repo::lead_update_writes`]): their conditions failing is a [`RepoError::Conflict`]
+    /// too, and nothing is written.
+    pub along: &'a [Write],
 }
 
 /// A sent lead's order can have two names, our click ID and the network's order id, and both
@@ -241,12 +245,18 @@ impl Repo {
             writes.push(postback_log_write(log, expires_at)?);
             writes.push(crate::health::accepted_count_write(log, unmatched));
         }
+        let along = writes.len()..writes.len() + with.along.len();
+        writes.extend(with.along.iter().cloned());
         let written = match with.sync {
             true => self.items().write(writes).await,
             false => self.items().write_unsynced(writes).await,
         };
         written.map_err(|e| match e {
-            StoreError::ConditionFailed { index } if index < conditional => RepoError::Conflict,
+            StoreError::ConditionFailed { index }
+                if index < conditional || along.contains(&index) =>
+            {
+                RepoError::Conflict
+            }
             other => RepoError::Store(other),
         })
     }

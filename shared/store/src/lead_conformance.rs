@@ -252,6 +252,7 @@ pub async fn conversion_names_are_checked_in_the_create(store: Arc<dyn ItemStore
     };
     let with = |names| ConversionWrite {
         sync: true,
+        along: &[],
         postback_log: None,
         click_ttl_secs: 3_600,
         names,

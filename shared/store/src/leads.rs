@@ -13,8 +13,11 @@
 //! The three queues are derived from the lead's fields, so [`Repo::update_lead`] moves them with
 //! every change and a lead can never be queued twice or lost between queues.
 
+use crate::events::outbox;
 use crate::port::{Condition, Index, Item, Key, Query, StoreError, Write};
 use crate::repo::{Repo, RepoError, decode, encode};
+use affnet_core::Event;
+use affnet_core::ids::new_id;
 use affnet_core::lead::{Lead, LeadAttempt, LeadStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
@@ -225,14 +228,35 @@ impl Repo {
         self.lead_by_link(idempotency_key(key)).await
     }
 
-    /// Replaces `current` (as read) by `next`, with `attempt` and the queue entries moved, in
-    /// one atomic batch. [`RepoError::Conflict`] when it changed since it was read.
+    /// Replaces `current` (as read) by `next`, with `attempt`, the queue entries moved and the
+    /// outbox's `lead.sent` / `lead.failed` when it leaves the queue, in one atomic batch.
+    /// [`RepoError::Conflict`] when it changed since it was read.
     pub async fn update_lead(
         &self,
         current: &Lead,
         next: &Lead,
         attempt: Option<&LeadAttempt>,
     ) -> Result<Lead, RepoError> {
+        let writes = self.lead_update_writes(current, next, attempt)?;
+        self.items().write(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => RepoError::Conflict,
+            other => RepoError::Store(other),
+        })?;
+        Ok(Lead {
+            version: current.version + 1,
+            ..next.clone()
+        })
+    }
+
+    /// The batch of [`Repo::update_lead`], for a caller that writes it along with its own (a
+    /// sent lead's conversion: `ConversionWrite::along`); stored, the lead's version is
+    /// `current.version + 1`.
+    pub fn lead_update_writes(
+        &self,
+        current: &Lead,
+        next: &Lead,
+        attempt: Option<&LeadAttempt>,
+    ) -> Result<Vec<Write>, RepoError> {
         if current.id != next.id {
             return Err(StoreError::Invalid("a lead cannot change its id".into()).into());
         }
@@ -256,14 +280,8 @@ impl Repo {
             open_data(next),
         );
         move_marker(&mut writes, pii_key(current), pii_key(next), id());
-        self.items().write(writes).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => RepoError::Conflict,
-            other => RepoError::Store(other),
-        })?;
-        Ok(Lead {
-            version,
-            ..next.clone()
-        })
+        writes.extend(outbox(Event::for_lead(current, next, new_id()))?);
+        Ok(writes)
     }
 
     /// The attempts of a lead, first first.

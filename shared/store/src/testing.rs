@@ -180,7 +180,7 @@ impl HttpClient for OneAtATime {
 /// A client to `endpoint` with fake static credentials, region us-east-1, sending one request at
 /// a time (see the module docs), for tests.
 pub fn test_client(endpoint: &str) -> Client {
-    let http = reqwest::Client::builder()
+    let http = affnet_netguard::tls::client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("an HTTP client");

@@ -147,7 +147,7 @@ impl TuneClient {
             &config.api_domain,
             config.allow_private_network,
         )?;
-        let mut builder = reqwest::Client::builder()
+        let mut builder = affnet_netguard::tls::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())

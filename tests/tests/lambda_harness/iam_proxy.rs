@@ -56,7 +56,7 @@ impl IamProxy {
             function: function.to_string(),
             moto: moto.trim_end_matches('/').to_string(),
             granted,
-            http: reqwest::Client::new(),
+            http: affnet_netguard::tls::client_builder().build().unwrap(),
             stall: Mutex::default(),
             asked: Mutex::default(),
             denied: Mutex::default(),

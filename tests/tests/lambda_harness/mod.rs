@@ -51,21 +51,30 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// Builds the function binaries (debug, like the test) once per test process, with the same
-/// cargo and target directory; returns the folder they are in.
+/// Builds the function binaries once per test process, with the same cargo, target directory
+/// and profile as this test binary (debug for the tests, release for the bench), or the
+/// profile `AFFNET_FUNCTION_PROFILE` names (`lambda`: the packages' own); returns the folder
+/// they are in.
 pub fn function_binaries() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let profile = profile_dir();
-        let target = profile.parent().unwrap();
+        let mut profile = profile_dir();
+        let target = profile.parent().unwrap().to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = std::process::Command::new(cargo);
         command
             .current_dir(workspace_root())
             .args(["build", "--bins", "--quiet"])
-            .env("CARGO_TARGET_DIR", target);
-        if profile.file_name().is_some_and(|p| p == "release") {
-            command.arg("--release");
+            .env("CARGO_TARGET_DIR", &target);
+        match std::env::var("AFFNET_FUNCTION_PROFILE") {
+            Ok(named) if !named.trim().is_empty() => {
+                command.args(["--profile", named.trim()]);
+                profile = target.join(named.trim());
+            }
+            _ if profile.file_name().is_some_and(|p| p == "release") => {
+                command.arg("--release");
+            }
+            _ => {}
         }
         for function in FUNCTIONS {
             command.args(["-p", &format!("affnet-fn-{function}")]);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// One call of moto's JSON API (`target`: `DynamoDB_20120810.UpdateTable`, ...).
 async fn moto_call(moto: &str, target: &str, body: Value) -> Value {
-    let reply = reqwest::Client::new()
+    let reply = affnet_netguard::tls::client_builder().build().unwrap()
         .post(moto)
         .header("x-amz-target", target)
         .header("content-type", "application/x-amz-json-1.0")

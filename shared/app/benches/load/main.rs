@@ -144,7 +144,7 @@ impl Target {
 }
 
 async fn run(args: &Args, base: &str) -> Result<(), Error> {
-    let client = reqwest::Client::builder()
+    let client = affnet_netguard::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(args.connections)
         .timeout(Duration::from_secs(10))

@@ -19,14 +19,14 @@ fn workspace_root() -> PathBuf {
 }
 
 impl Server {
-    /// Builds (`cargo build --release -p affnet-local`) and starts the server; with `log`, at
+    /// Builds (`cargo build --profile local -p affnet-local`, as the README runs it) and starts the server; with `log`, at
     /// `RUST_LOG=info` (a line per request, written to a file in its data directory).
     pub fn start(log: bool) -> Server {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--release", "-p", "affnet-local"])
+            .args(["build", "--profile", "local", "-p", "affnet-local"])
             .current_dir(&root);
         // `cargo bench` gives this process its package's CARGO_* variables; build scripts that
         // watch them would rebuild half the tree if the nested build saw them.
@@ -42,7 +42,7 @@ impl Server {
         let built = build.status().expect("run cargo build");
         assert!(
             built.success(),
-            "cargo build --release -p affnet-local failed"
+            "cargo build --profile local -p affnet-local failed"
         );
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -56,7 +56,7 @@ impl Server {
             true => Stdio::from(std::fs::File::create(data.path().join("server.log")).unwrap()),
             false => Stdio::inherit(),
         };
-        let child = Command::new(target.join("release").join("affnet-local"))
+        let child = Command::new(target.join("local").join("affnet-local"))
             .env("AFFNET_LISTEN", format!("127.0.0.1:{port}"))
             .env("AFFNET_DATA_DIR", data.path())
             .env("RUST_LOG", if log { "info" } else { "warn" })

@@ -11,6 +11,7 @@ use affnet_core::lead::twin::{click_alias, lead_twin};
 use affnet_core::postback::{ClickCheck, Decision, IdentitySource, StatusSource, lead_identity};
 use affnet_core::{Conversion, Integration, Network, Status};
 use affnet_store::RepoError;
+use affnet_store::Write;
 use affnet_store::conversions::{ConversionWrite, OtherNames};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -23,6 +24,26 @@ fn write<'a>(state: &AppState, names: OtherNames<'a>, sync: bool) -> ConversionW
         click_ttl_secs: i64::from(state.config.click_ttl_days) * 86_400,
         names,
         sync,
+        along: &[],
+    }
+}
+
+/// The writes of the lead's own update, given the id of its conversion: made in the batch
+/// that creates the conversion when they can, one commit for both.
+pub type LeadUpdate<'a> = &'a (dyn Fn(&str) -> Result<Vec<Write>, RepoError> + Sync);
+
+/// The sent lead's conversion, and whether the lead's update went in its batch.
+pub struct Opened {
+    pub id: String,
+    pub lead_stored: bool,
+}
+
+impl Opened {
+    fn alone(id: String) -> Opened {
+        Opened {
+            id,
+            lead_stored: false,
+        }
     }
 }
 
@@ -59,7 +80,9 @@ fn decision(identity: String, source: IdentitySource, status: Status, raw: &str)
 
 /// Creates the sent lead's conversion (pending, history source `lead`), with its click's lead
 /// alias and its order id's id as aliases (see `affnet_core::lead::twin`); if a postback created
-/// it first, under the lead's key or under its order id, that one stands. Returns its id.
+/// it first, under the lead's key or under its order id, that one stands. A new conversion's
+/// batch carries `lead_update` (synced then); whenever that fails or cannot be, the
+/// conversion is made alone (unsynced) and `lead_stored` is false: the caller stores the lead.
 pub async fn open_conversion(
     state: &AppState,
     integration: &Integration,
@@ -67,7 +90,8 @@ pub async fn open_conversion(
     lead: &Lead,
     claims: ClickClaims,
     now: DateTime<Utc>,
-) -> Result<String, RepoError> {
+    lead_update: LeadUpdate<'_>,
+) -> Result<Opened, RepoError> {
     let (source, id) = match &lead.network_order_id {
         Some(eid) if keyed_by_order_id(network) => (IdentitySource::Transaction, eid.as_str()),
         _ => (IdentitySource::Click, lead.click_id.as_str()),
@@ -85,7 +109,7 @@ pub async fn open_conversion(
     if let Some(twin) = twin.as_deref()
         && adopt(state, twin, &d, now).await?
     {
-        return Ok(twin.to_string());
+        return Ok(Opened::alone(twin.to_string()));
     }
     let mut conversion = Conversion::create(&integration.id, &integration.network, &d, None, now);
     if let Some(entry) = conversion.history.last_mut() {
@@ -98,7 +122,24 @@ pub async fn open_conversion(
         click_alias: click.as_deref(),
         twin: twin.as_deref(),
     };
-    named.create(state, &d, now).await
+    // Ours unless an earlier attempt or a postback made it: with the lead's update, once.
+    let along = lead_update(&conversion.id)?;
+    let aliases = named.aliases();
+    let with = ConversionWrite {
+        along: &along,
+        ..write(state, named.names(&aliases), true)
+    };
+    match state.repo.create_conversion(&conversion, with).await {
+        Ok(stored) => {
+            return Ok(Opened {
+                id: stored.id,
+                lead_stored: true,
+            });
+        }
+        Err(RepoError::Conflict) => {}
+        Err(e) => return Err(e),
+    }
+    named.create(state, &d, now).await.map(Opened::alone)
 }
 
 /// A lead's new conversion and its other names.
@@ -109,20 +150,34 @@ struct Named<'a> {
     twin: Option<&'a str>,
 }
 
-impl Named<'_> {
+impl<'a> Named<'a> {
+    fn aliases(&self) -> Vec<&'a str> {
+        self.click_alias.into_iter().chain(self.twin).collect()
+    }
+
+    /// Its names in a create: the twin must be no conversion, the aliases are made.
+    fn names<'b>(&self, aliases: &'b [&'a str]) -> OtherNames<'b>
+    where
+        'a: 'b,
+    {
+        OtherNames {
+            conversions_absent: match &self.twin {
+                Some(_) => &aliases[aliases.len() - 1..],
+                None => &[],
+            },
+            aliases_absent: &[],
+            aliases,
+        }
+    }
+
     async fn create(
         &self,
         state: &AppState,
         lead: &Decision,
         now: DateTime<Utc>,
     ) -> Result<String, RepoError> {
-        let aliases: Vec<&str> = self.click_alias.into_iter().chain(self.twin).collect();
-        let twins: Vec<&str> = self.twin.into_iter().collect();
-        let names = OtherNames {
-            conversions_absent: &twins,
-            aliases_absent: &[],
-            aliases: &aliases,
-        };
+        let aliases = self.aliases();
+        let names = self.names(&aliases);
         let create = |names| {
             let with = write(state, names, false);
             state.repo.create_conversion(self.conversion, with)

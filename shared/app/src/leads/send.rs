@@ -177,18 +177,42 @@ pub async fn attempt(
     let now = Utc::now();
     let record = attempt_record(&lead, &exchange, now);
     let mut next = next_state(&lead, &exchange.result, now);
+    let mut stored = None;
     if next.status == LeadStatus::Sent {
-        let id = open_conversion(
+        next.open = target.api.statuses.is_some();
+        // The lead's result as `store` would write it first, in its conversion's batch.
+        let number = lead.attempts + 1;
+        let sent = |conversion_id: &str| Lead {
+            conversion_id: Some(conversion_id.to_string()),
+            attempts: number,
+            version: lead.version,
+            ..next.clone()
+        };
+        let record = LeadAttempt {
+            number,
+            ..record.clone()
+        };
+        let update = |conversion_id: &str| {
+            let sent = sent(conversion_id);
+            state.repo.lead_update_writes(&lead, &sent, Some(&record))
+        };
+        let opened = open_conversion(
             state,
             target.integration,
             target.network,
             &next,
             target.claims.clone(),
             now,
+            &update,
         )
         .await?;
-        next.conversion_id = Some(id);
-        next.open = target.api.statuses.is_some();
+        if opened.lead_stored {
+            stored = Some(Lead {
+                version: lead.version + 1,
+                ..sent(&opened.id)
+            });
+        }
+        next.conversion_id = Some(opened.id);
     }
     tracing::info!(
         lead = %lead.id,
@@ -199,7 +223,10 @@ pub async fn attempt(
         http_status = ?record.http_status,
         "lead attempt"
     );
-    store(state, &lead, next, &record).await
+    match stored {
+        Some(stored) => Ok(stored),
+        None => store(state, &lead, next, &record).await,
+    }
 }
 
 /// Writes the attempt's result on the lead as read. If the lead changed meanwhile (a worker

@@ -171,6 +171,7 @@ impl Job<'_> {
     fn with<'l>(&self, log: &'l PostbackLog, names: OtherNames<'l>) -> ConversionWrite<'l> {
         ConversionWrite {
             sync: true,
+            along: &[],
             postback_log: Some((log, self.log_expiry)),
             click_ttl_secs: self.click_ttl_secs,
             names,

@@ -413,6 +413,7 @@ impl Ledger {
     fn write_options(&self) -> ConversionWrite<'static> {
         ConversionWrite {
             sync: true,
+            along: &[],
             postback_log: None,
             click_ttl_secs: i64::from(self.state.config.click_ttl_days) * 86_400,
             names: Default::default(),

@@ -241,9 +241,12 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
     )
     .await;
     let click = env.click().await;
+    env.pb.counting.reset();
     let first = env.post_lead(&env.body(&click), None).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     assert_eq!(first.json["status"], "sent");
+    // Two batches: the lead queued, then its conversion with the lead's result.
+    assert_eq!(env.pb.counting.batches(), 2);
     assert_eq!(first.json["network_order_id"], "G-1");
     let lead_id = first.json["lead_id"].as_str().unwrap().to_string();
     // Posted again: the same lead, no second order.
@@ -257,6 +260,14 @@ pub async fn a_sent_lead_is_approved_once_by_poll_and_postback(store: Arc<dyn It
     assert_eq!(lead["conversion"]["message_id"], "msg");
     assert_eq!(lead["attempts"].as_array().unwrap().len(), 1);
     assert!(!lead["attempts"][0]["reply"].as_str().unwrap().contains(KEY));
+    // Its event, once though posted twice: the lead left the queue once.
+    let sent = env.pb.get("/events?type=lead.sent").await;
+    let items = sent.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", sent.text);
+    assert_eq!(items[0]["data"]["lead_id"], lead_id.as_str());
+    assert_eq!(items[0]["data"]["network_order_id"], "G-1");
+    assert_eq!(items[0]["data"]["conversion_id"], lead["conversion"]["id"]);
+    assert_eq!(items[0]["data"]["message_id"], "msg");
 
     let run = env
         .pb
@@ -440,6 +451,30 @@ pub async fn refusals_are_final_with_the_network_text(store: Arc<dyn ItemStore>)
     let trash = env.post_lead(&env.body(&env.click().await), None).await;
     assert_eq!(trash.json["status"], "trash");
     assert_eq!(trash.json["error"]["kind"], "duplicate");
+    let failed = env.pb.get("/events?type=lead.failed").await;
+    let items = failed.json["items"].as_array().unwrap();
+    let outcomes: Vec<_> = items
+        .iter()
+        .map(|e| (e["data"]["status"].clone(), e["data"]["reason"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (json!("rejected"), json!("rejected")),
+            (json!("trash"), json!("duplicate"))
+        ],
+        "{}",
+        failed.text
+    );
+    let body = env.body("x");
+    for personal in [&body["name"], &body["phone"], &json!("invalid phone")] {
+        let personal = personal.as_str().unwrap();
+        assert!(
+            !failed.text.contains(personal),
+            "{personal}: {}",
+            failed.text
+        );
+    }
     let list = env.pb.get("/leads?status=rejected").await;
     assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
     assert!(

@@ -46,7 +46,7 @@ impl Server {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        let http = reqwest::Client::builder()
+        let http = affnet_netguard::tls::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(std::time::Duration::from_secs(30))

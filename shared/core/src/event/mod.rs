@@ -8,9 +8,10 @@
 //! a credential, a postback token or a visitor's data (no sub values, IPs, comments).
 //!
 //! The type is open: [`Event::event_type`] is a string, so a reader meets kinds added later
-//! (leads) as plain events; [`EventType`] lists the kinds this build writes.
+//! as plain events; [`EventType`] lists the kinds this build writes.
 
 mod data;
+mod lead;
 pub mod signature;
 mod silence;
 
@@ -18,6 +19,7 @@ pub use data::{
     ChangeSource, ConversionAttributed, ConversionFacts, ConversionRecorded,
     ConversionStatusChanged, OfferSyncFinished, ReconciliationFinished, Subject,
 };
+pub use lead::{LeadFacts, LeadFailed, LeadSent};
 pub use silence::{IntegrationRecovered, IntegrationSilent};
 
 use crate::conversion::{ChangeKind, Conversion};
@@ -49,10 +51,12 @@ pub enum EventType {
     ReconciliationFinished,
     IntegrationSilent,
     IntegrationRecovered,
+    LeadSent,
+    LeadFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::ConversionRecorded,
         EventType::ConversionStatusChanged,
         EventType::ConversionAttributed,
@@ -60,6 +64,8 @@ impl EventType {
         EventType::ReconciliationFinished,
         EventType::IntegrationSilent,
         EventType::IntegrationRecovered,
+        EventType::LeadSent,
+        EventType::LeadFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +77,8 @@ impl EventType {
             EventType::ReconciliationFinished => "reconciliation.finished",
             EventType::IntegrationSilent => "integration.silent",
             EventType::IntegrationRecovered => "integration.recovered",
+            EventType::LeadSent => "lead.sent",
+            EventType::LeadFailed => "lead.failed",
         }
     }
 

@@ -153,10 +153,10 @@ fn event_types_round_trip_and_unknown_ones_stay_readable() {
     for t in EventType::ALL {
         assert_eq!(EventType::parse(t.as_str()), Some(t));
     }
-    let text = r#"{"id":"01J","type":"lead.sent","version":1,"time":"2026-12-01T10:00:00Z","data":{"integration_id":"I"}}"#;
+    let text = r#"{"id":"01J","type":"lead.merged","version":1,"time":"2026-12-01T10:00:00Z","data":{"integration_id":"I"}}"#;
     let e: Event = serde_json::from_str(text).unwrap();
     assert_eq!(e.kind(), None);
-    assert_eq!(e.event_type, "lead.sent");
+    assert_eq!(e.event_type, "lead.merged");
     assert_eq!(serde_json::to_string(&e).unwrap(), text);
 }
 
@@ -169,4 +169,46 @@ fn the_id_bound_sorts_after_every_id_of_its_millisecond_and_before_later_ones() 
     let earlier = last_id_at(now - chrono::Duration::seconds(5));
     assert!(earlier < id, "{earlier} {id}");
     assert_eq!(bound.len(), 26);
+}
+
+#[test]
+fn a_lead_leaving_the_queue_is_one_event_and_nothing_else_is() {
+    use crate::lead::{Lead, LeadError, LeadStatus};
+    let now = Utc::now();
+    let queued: Lead = serde_json::from_value(serde_json::json!({
+        "id": "ld_1", "integration_id": "I", "network": "kma", "offer_id": "O",
+        "message_id": "m", "click_id": "c", "status": "queued",
+        "contact": {"name": "Anna", "phone": "+491512345678"}, "country": "DE",
+        "network_order_id": null, "conversion_id": null, "error": null, "attempts": 0,
+        "next_attempt_at": null, "created_at": now, "updated_at": now, "sent_at": null
+    }))
+    .unwrap();
+    let id = || "E".to_string();
+    let mut retry = queued.clone();
+    retry.attempts = 1;
+    assert!(Event::for_lead(&queued, &retry, id()).is_none());
+    let mut sent = retry.clone();
+    sent.status = LeadStatus::Sent;
+    sent.network_order_id = Some("N-1".into());
+    let e = Event::for_lead(&retry, &sent, id()).unwrap();
+    assert_eq!(e.kind(), Some(EventType::LeadSent));
+    assert_eq!(
+        (&e.data["message_id"], &e.data["creative_id"]),
+        (&"m".into(), &serde_json::Value::Null)
+    );
+    // Later changes of a sent lead (status loaded, contact erased) are no lead event.
+    let mut erased = sent.clone();
+    erased.erase_contact(now);
+    assert!(Event::for_lead(&sent, &erased, id()).is_none());
+    let mut refused = queued.clone();
+    refused.status = LeadStatus::Rejected;
+    refused.error = Some(LeadError {
+        kind: "gave_up".into(),
+        code: None,
+        message: "timeout calling +491512345678".into(),
+    });
+    let e = Event::for_lead(&queued, &refused, id()).unwrap();
+    assert_eq!(e.kind(), Some(EventType::LeadFailed));
+    assert_eq!(e.data["reason"], "gave_up");
+    assert!(!e.data.to_string().contains("1512345678"), "{}", e.data);
 }
