@@ -63,36 +63,40 @@ impl Connector {
             http: builder.build().expect("an HTTP client for the AWS SDK"),
         }
     }
+}
 
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-        let method = reqwest::Method::from_bytes(request.method().as_bytes())
-            .map_err(|e| ConnectorError::other(Box::new(e), None))?;
-        // Every request these clients make has its body in memory; a streaming one would be
-        // sent empty, so it is refused instead.
-        let body = request.body().bytes().map(<[u8]>::to_vec).ok_or_else(|| {
-            ConnectorError::other("streaming request bodies are not supported".into(), None)
-        })?;
-        let mut outgoing = self.http.request(method, request.uri());
-        for (name, value) in request.headers() {
-            if !name.eq_ignore_ascii_case("content-length") {
-                outgoing = outgoing.header(name, value);
-            }
+/// Sends an SDK request through `http` and reads the whole reply.
+pub async fn send(
+    http: &reqwest::Client,
+    request: HttpRequest,
+) -> Result<HttpResponse, ConnectorError> {
+    let method = reqwest::Method::from_bytes(request.method().as_bytes())
+        .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+    // Every request these clients make has its body in memory; a streaming one would be
+    // sent empty, so it is refused instead.
+    let body = request.body().bytes().map(<[u8]>::to_vec).ok_or_else(|| {
+        ConnectorError::other("streaming request bodies are not supported".into(), None)
+    })?;
+    let mut outgoing = http.request(method, request.uri());
+    for (name, value) in request.headers() {
+        if !name.eq_ignore_ascii_case("content-length") {
+            outgoing = outgoing.header(name, value);
         }
-        let response = outgoing.body(body).send().await.map_err(classify)?;
-        let status = StatusCode::try_from(response.status().as_u16())
-            .map_err(|e| ConnectorError::other(Box::new(e), None))?;
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
-            .collect();
-        let bytes = response.bytes().await.map_err(classify)?;
-        let mut reply = HttpResponse::new(status, SdkBody::from(bytes));
-        for (name, value) in headers {
-            reply.headers_mut().append(name, value);
-        }
-        Ok(reply)
     }
+    let response = outgoing.body(body).send().await.map_err(classify)?;
+    let status = StatusCode::try_from(response.status().as_u16())
+        .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let bytes = response.bytes().await.map_err(classify)?;
+    let mut reply = HttpResponse::new(status, SdkBody::from(bytes));
+    for (name, value) in headers {
+        reply.headers_mut().append(name, value);
+    }
+    Ok(reply)
 }
 
 /// Timeouts and connection failures as the SDK's retry policy knows them (both transient).
@@ -109,7 +113,7 @@ fn classify(e: reqwest::Error) -> ConnectorError {
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let this = self.clone();
-        HttpConnectorFuture::new(async move { this.send(request).await })
+        HttpConnectorFuture::new(async move { send(&this.http, request).await })
     }
 }
 
