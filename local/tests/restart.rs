@@ -46,7 +46,7 @@ impl Server {
 const SECRETS: [&str; 2] = ["NETsecrettuneapikey000000001", "leadbit-secret-token-xyz"];
 
 async fn request(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = affnet_netguard::tls::client_builder().build().unwrap();
     let mut req = client.request(method, url).bearer_auth("admin-test-token");
     if let Some(body) = body {
         req = req.json(&body);
@@ -80,7 +80,11 @@ async fn integrations_survive_a_restart() {
     )
     .await;
     assert_eq!(status, 200);
-    let unauthorized = reqwest::get(format!("{}/integrations", server.base))
+    let unauthorized = affnet_netguard::tls::client_builder()
+        .build()
+        .unwrap()
+        .get(format!("{}/integrations", server.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(unauthorized.status().as_u16(), 401);

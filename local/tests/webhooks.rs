@@ -28,7 +28,8 @@ async fn postback(base: &str, integration: &Value, eid: &str) {
         integration["id"].as_str().unwrap(),
         integration["postback_token"].as_str().unwrap()
     );
-    let answer: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let client = affnet_netguard::tls::client_builder().build().unwrap();
+    let answer: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["outcome"], "created", "{answer}");
 }
 
@@ -38,7 +39,7 @@ async fn events_reach_the_webhook_signed_and_resume_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let start = || Server::start(with_webhook(command(dir.path(), "127.0.0.1:0"), &receiver));
     let server = start();
-    let integration: Value = reqwest::Client::new()
+    let integration: Value = affnet_netguard::tls::client_builder().build().unwrap()
         .post(format!("{}/integrations", server.base))
         .json(&json!({"network": "monadlead", "name": "MonadLead", "credentials": {"api_key": "monadlead-test-key"}}))
         .send()
