@@ -37,8 +37,11 @@ pub fn sync_lease_key(integration_id: &str) -> Key {
     Key::new(format!("INT#{integration_id}#LEASE"), "SYNC")
 }
 
+/// The lease's expiry in whole seconds, rounded up: a lease taken at x.999 s for 1 s must not
+/// expire at x+1 (expiry is compared to the clock's whole seconds).
 fn expiry(ttl: Duration) -> i64 {
-    Utc::now().timestamp() + ttl.as_secs().max(1) as i64
+    let ms = Utc::now().timestamp_millis() + ttl.as_millis().max(1_000) as i64;
+    (ms + 999).div_euclid(1_000)
 }
 
 fn log_item(log: &SyncLog, version: u64) -> Result<Item, StoreError> {
@@ -330,5 +333,21 @@ impl Repo {
                 StoreError::ConditionFailed { .. } => RepoError::NotFound,
                 other => RepoError::Store(other),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_lasts_at_least_its_ttl() {
+        for _ in 0..50 {
+            let before = Utc::now().timestamp_millis();
+            let expires = expiry(Duration::from_secs(1));
+            assert!(expires * 1_000 >= before + 1_000, "{expires} vs {before}");
+            assert!(expires * 1_000 < before + 3_000);
+            std::thread::sleep(Duration::from_millis(7));
+        }
     }
 }

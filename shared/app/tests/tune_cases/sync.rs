@@ -484,7 +484,7 @@ pub async fn runs_never_overlap(store: Arc<dyn ItemStore>) {
         chrono::Utc::now(),
     );
     let (stale_lease, stale_log) = repo
-        .begin_sync(&stale, Duration::from_secs(1))
+        .begin_sync(&stale, Duration::from_secs(2))
         .await
         .unwrap();
     let fresh = SyncLog::start(
@@ -500,7 +500,8 @@ pub async fn runs_never_overlap(store: Arc<dyn ItemStore>) {
             .is_err(),
         "held"
     );
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    // Expiry is kept in whole seconds, rounded up: 2 s taken at t expire by t + 3 s.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     let (fresh_lease, _) = repo
         .begin_sync(&fresh, Duration::from_secs(60))
         .await
