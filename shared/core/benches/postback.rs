@@ -31,7 +31,10 @@ fn pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let catalogue = Catalogue::parse(NETWORKS).unwrap();
+    let catalogue = toml::from_str::<Catalogue>(NETWORKS)
+        .unwrap()
+        .checked()
+        .unwrap();
     let key =
         ClickKey::new(b"a bench click secret of 64 characters 0123456789abcdef0123456789").unwrap();
     let labels = Labels::new("spring-sale", "banner_300x250");

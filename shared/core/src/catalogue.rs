@@ -1,4 +1,5 @@
-//! The network catalogue: declarative data (`catalogue/networks.toml`) embedded at build time.
+//! The network catalogue: declarative data (`catalogue/networks.toml`) embedded at build time
+//! (as JSON: `build.rs`).
 //!
 //! Every network of the seed documents is an entry: its credential fields, the settings it
 //! accepts, its offer parameters, its postback tails and the status words that differ from the
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-const CATALOGUE_TOML: &str = include_str!("../catalogue/networks.toml");
+const CATALOGUE_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/networks.json"));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,13 +188,25 @@ impl Catalogue {
     /// The catalogue embedded in the binary. Parsed once; a broken file fails every test.
     pub fn embedded() -> &'static Catalogue {
         static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
-        CATALOGUE.get_or_init(|| Catalogue::parse(CATALOGUE_TOML).expect("embedded catalogue"))
+        CATALOGUE.get_or_init(|| {
+            let catalogue: Catalogue =
+                serde_json::from_str(CATALOGUE_JSON).expect("embedded catalogue");
+            catalogue.checked().expect("embedded catalogue")
+        })
     }
 
+    /// A catalogue in the TOML of `catalogue/networks.toml` (tests).
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<Catalogue, String> {
-        let catalogue: Catalogue = toml::from_str(text).map_err(|e| e.to_string())?;
-        catalogue.check()?;
-        Ok(catalogue)
+        toml::from_str::<Catalogue>(text)
+            .map_err(|e| e.to_string())?
+            .checked()
+    }
+
+    /// The catalogue, if its entries are consistent (one entry per slug, known stages).
+    pub fn checked(self) -> Result<Catalogue, String> {
+        self.check()?;
+        Ok(self)
     }
 
     pub fn network(&self, slug: &str) -> Option<&Network> {

@@ -11,6 +11,7 @@
 //!
 //! Allow-private mode (`AFFNET_ALLOW_PRIVATE_NETWORK=1`, local runs and tests) skips the check.
 
+pub mod aws_http;
 pub mod tls;
 
 use std::error::Error as StdError;

@@ -1,9 +1,6 @@
 //! The one TLS stack of every outgoing call: rustls 0.23 with the `ring` provider, for reqwest
-//! (TUNE, the CPA networks, webhooks) and for the AWS SDK clients alike. Not aws-lc-rs, the
+//! (TUNE, the CPA networks, webhooks) and for the AWS SDK clients alike ([`crate::aws_http`]). Not aws-lc-rs, the
 //! SDKs' default: the larger library, and each Lambda package is sized by its zip.
-
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// Makes `ring` the process's rustls provider, which reqwest's `rustls-no-provider` build
 /// requires before a client is built. Idempotent; a provider installed first stays.
@@ -21,12 +18,9 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-/// The HTTPS client of the AWS SDK clients (`SdkConfig::http_client`, `Config::http_client`):
-/// hyper 1 and rustls on `ring`, trusting the system's roots.
-pub fn aws_https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+/// The HTTP client of the AWS SDK clients: reqwest on this stack (see [`crate::aws_http`]).
+pub fn aws_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    crate::aws_http::aws_http_client()
 }
 
 #[cfg(test)]

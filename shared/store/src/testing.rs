@@ -20,8 +20,6 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -128,35 +126,10 @@ struct OneAtATime {
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn connector_error(e: impl std::error::Error + Send + Sync + 'static) -> ConnectorError {
-    ConnectorError::io(Box::new(e))
-}
-
 impl OneAtATime {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
         let _turn = TURN.lock().await;
-        let method =
-            reqwest::Method::from_bytes(request.method().as_bytes()).map_err(connector_error)?;
-        let mut outgoing = self.http.request(method, request.uri());
-        for (name, value) in request.headers() {
-            if !name.eq_ignore_ascii_case("content-length") {
-                outgoing = outgoing.header(name, value);
-            }
-        }
-        let body = request.body().bytes().unwrap_or_default().to_vec();
-        let response = outgoing.body(body).send().await.map_err(connector_error)?;
-        let status = StatusCode::try_from(response.status().as_u16()).map_err(connector_error)?;
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
-            .collect();
-        let bytes = response.bytes().await.map_err(connector_error)?;
-        let mut reply = HttpResponse::new(status, SdkBody::from(bytes));
-        for (name, value) in headers {
-            reply.headers_mut().append(name, value);
-        }
-        Ok(reply)
+        affnet_netguard::aws_http::send(&self.http, request).await
     }
 }
 

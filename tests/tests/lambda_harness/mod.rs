@@ -314,6 +314,15 @@ impl Drop for Function {
         // Only this test's own child process.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what each of its functions logged (CI keeps no files).
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} logged ({}):\n{}",
+                self.name,
+                self.log.display(),
+                self.output()
+            );
+        }
     }
 }
 
