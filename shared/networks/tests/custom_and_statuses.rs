@@ -267,7 +267,7 @@ async fn paged(
     let uri = server.uri();
     let since = "2026-10-01T00:00:00Z".parse().unwrap();
     let report = adapter(api)
-        .load_statuses(api, &account(&creds, &uri, 2_000), &[], since)
+        .load_statuses(api, &account(&creds, &uri, 10_000), &[], since)
         .await
         .unwrap();
     let got = requests(&server).await;
@@ -287,7 +287,12 @@ async fn window_networks_page_until_a_short_page() {
         "per_page",
     )
     .await;
-    assert_eq!((report.requests, report.statuses.len()), (2, 130));
+    assert_eq!(
+        (report.requests, report.statuses.len()),
+        (2, 130),
+        "{:?}",
+        report.errors
+    );
     assert_eq!(report.statuses[0].raw_status, "1");
     assert!(query(&got[0]).contains(&("d_created_from".into(), "2026-10-01".into())));
     assert!(query(&got[0]).contains(&("api_key".into(), KEY.into())));
@@ -300,7 +305,7 @@ async fn window_networks_page_until_a_short_page() {
         "limit",
     )
     .await;
-    assert_eq!(report.statuses.len(), 130);
+    assert_eq!(report.statuses.len(), 130, "{:?}", report.errors);
     assert_eq!(got[0].url.path(), "/api/lead/feed");
     assert!(query(&got[0]).contains(&("key".into(), KEY.into())));
 
@@ -311,7 +316,7 @@ async fn window_networks_page_until_a_short_page() {
         "limit",
     )
     .await;
-    assert_eq!(report.statuses.len(), 130);
+    assert_eq!(report.statuses.len(), 130, "{:?}", report.errors);
     assert_eq!(header(&got[0], "x-token").as_deref(), Some(KEY));
 }
 

@@ -862,8 +862,10 @@ pub async fn http_sync_ends_within_its_budget_retries_included(store: Arc<dyn It
     let started = std::time::Instant::now();
     let reply = h.sync(&id, None).await;
     let took = started.elapsed();
+    // Unbounded, the page alone takes 3 s (three 1 s attempts); the margin is for a loaded CI
+    // machine's store writes.
     assert!(
-        took < budget + Duration::from_millis(700),
+        took < budget + Duration::from_millis(1_300),
         "the sync answered after {took:?}, past its {budget:?} budget"
     );
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
