@@ -6,7 +6,7 @@ use crate::lead::{Account, LeadFields, Transient};
 use crate::spec::{Call, Encoding, Method, NetworkApi};
 use affnet_netguard::{GuardedResolver, SystemLookup, is_forbidden_ip};
 use serde_json::{Map, Value};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::{Host, Url};
 
@@ -78,24 +78,38 @@ pub fn base_url(api: &NetworkApi, call: &Call, account: &Account<'_>) -> Result<
     Ok(url)
 }
 
-/// The two shared clients (checked and unchecked addresses): no redirects, no proxy, the
-/// guarded resolver. Each request sets its own timeout.
-pub fn client(allow_private: bool) -> &'static reqwest::Client {
-    static STRICT: OnceLock<reqwest::Client> = OnceLock::new();
-    static OPEN: OnceLock<reqwest::Client> = OnceLock::new();
-    let cell = if allow_private { &OPEN } else { &STRICT };
-    cell.get_or_init(|| {
-        affnet_netguard::tls::client_builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                lookup: Arc::new(SystemLookup),
-                check: !allow_private,
-            }))
-            .user_agent("affnet")
-            .build()
-            .expect("HTTP client")
-    })
+/// The two shared clients (checked and unchecked addresses) of the current tokio runtime: no
+/// redirects, no proxy, the guarded resolver. Each request sets its own timeout. A pooled
+/// connection is driven by a task of the runtime that opened it, so a runtime that ended (each
+/// test has its own) would leave the next one dead connections ("dispatch task is gone"): a
+/// client is kept for one runtime, and another runtime gets a new one. A server has one runtime.
+pub fn client(allow_private: bool) -> reqwest::Client {
+    type Kept = Option<(tokio::runtime::Id, reqwest::Client)>;
+    static CLIENTS: Mutex<[Kept; 2]> = Mutex::new([None, None]);
+    let runtime = tokio::runtime::Handle::current().id();
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    let kept = &mut clients[usize::from(allow_private)];
+    match kept {
+        Some((id, client)) if *id == runtime => client.clone(),
+        _ => {
+            let client = build_client(allow_private);
+            *kept = Some((runtime, client.clone()));
+            client
+        }
+    }
+}
+
+fn build_client(allow_private: bool) -> reqwest::Client {
+    affnet_netguard::tls::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver {
+            lookup: Arc::new(SystemLookup),
+            check: !allow_private,
+        }))
+        .user_agent("affnet")
+        .build()
+        .expect("HTTP client")
 }
 
 /// One call, ready to send.
@@ -333,4 +347,71 @@ fn transport_failure(e: &reqwest::Error, timeout: Duration) -> (Transient, Strin
         Transient::Connection,
         format!("could not reach the network{text}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A keep-alive HTTP/1.1 server on its own thread (it outlives the runtimes that call it):
+    /// answers `ok` to every request on every connection, and counts the connections.
+    fn keep_alive_server() -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line == "\r\n" {
+                            let reply = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if stream.write_all(reply.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (url, connections)
+    }
+
+    fn call(runtime: &tokio::runtime::Runtime, url: &str) -> String {
+        runtime.block_on(async {
+            let reply = client(true).get(url).send().await.unwrap();
+            reply.text().await.unwrap()
+        })
+    }
+
+    /// A test's runtime ends while another test's runs (wiremock hands its port on): the second
+    /// must not take the first one's pooled connection, whose task dies with its runtime.
+    #[test]
+    fn each_runtime_keeps_its_own_connections() {
+        let (url, connections) = keep_alive_server();
+        let first = tokio::runtime::Runtime::new().unwrap();
+        assert_eq!(call(&first, &url), "ok");
+        assert_eq!(call(&first, &url), "ok");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "kept alive in one runtime"
+        );
+        let second = tokio::runtime::Runtime::new().unwrap();
+        assert_eq!(call(&second, &url), "ok");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "not the first runtime's"
+        );
+        drop(first);
+        assert_eq!(call(&second, &url), "ok");
+    }
 }

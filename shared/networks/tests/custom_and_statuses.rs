@@ -267,7 +267,7 @@ async fn paged(
     let uri = server.uri();
     let since = "2026-10-01T00:00:00Z".parse().unwrap();
     let report = adapter(api)
-        .load_statuses(api, &account(&creds, &uri, 10_000), &[], since)
+        .load_statuses(api, &account(&creds, &uri, 2_000), &[], since)
         .await
         .unwrap();
     let got = requests(&server).await;
