@@ -140,7 +140,7 @@ pub(crate) fn lambda_sdk_config() -> Result<SdkConfig, InitError> {
         .region(aws_config::Region::new(region.trim().to_string()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         // Every client made from this configuration: the one TLS stack (rustls on ring).
-        .http_client(affnet_netguard::tls::aws_https_client());
+        .http_client(affnet_netguard::aws_http::aws_http_client());
     if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|e| !e.trim().is_empty())

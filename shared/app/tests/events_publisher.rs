@@ -29,7 +29,7 @@ fn client(endpoint: &str) -> aws_sdk_eventbridge::Client {
     let config = aws_sdk_eventbridge::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .http_client(affnet_netguard::tls::aws_https_client())
+        .http_client(affnet_netguard::aws_http::aws_http_client())
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "affnet-test"))
         .build();

@@ -147,7 +147,7 @@ fn moto_scheduler_client(endpoint: &str) -> aws_sdk_scheduler::Client {
     let config = aws_sdk_scheduler::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .http_client(affnet_netguard::tls::aws_https_client())
+        .http_client(affnet_netguard::aws_http::aws_http_client())
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "affnet-test"))
         .build();

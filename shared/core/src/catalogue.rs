@@ -203,17 +203,12 @@ impl Catalogue {
             .checked()
     }
 
-    /// The catalogue, if its entries are consistent (one entry per slug, known stages).
-    pub fn checked(self) -> Result<Catalogue, String> {
-        self.check()?;
-        Ok(self)
-    }
-
     pub fn network(&self, slug: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.slug == slug)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The catalogue, if its entries are consistent (one entry per slug, known stages).
+    pub fn checked(self) -> Result<Catalogue, String> {
         let mut seen = std::collections::BTreeSet::new();
         for network in &self.networks {
             if !seen.insert(network.slug.as_str()) {
@@ -228,7 +223,8 @@ impl Catalogue {
                 }
             }
         }
-        Ok(())
+        drop(seen);
+        Ok(self)
     }
 }
 

@@ -18,11 +18,6 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-/// The HTTP client of the AWS SDK clients: reqwest on this stack (see [`crate::aws_http`]).
-pub fn aws_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    crate::aws_http::aws_http_client()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
