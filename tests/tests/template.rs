@@ -666,9 +666,15 @@ fn expected_actions(binary: &str) -> Option<BTreeSet<&'static str>> {
             actions.extend(WRITE);
             actions.insert("dynamodb:DeleteItem");
         }
-        // The stream hands it the items: no table access (its stream grants are checked in
-        // tests/template_parts/events.rs).
-        "events" => actions.clear(),
+        // Folds the counter ledger: reads, deletes entries, adds to counters (its stream
+        // grants are checked in tests/template_parts/events.rs).
+        "events" => {
+            actions.extend([
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            ]);
+        }
         _ => return None,
     }
     Some(actions)

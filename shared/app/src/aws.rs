@@ -116,7 +116,10 @@ pub async fn state_for(function: Function) -> Result<AppState, InitError> {
     )
     .with_bounds(timeouts(&policy), retries(&policy))
     .with_dead_letter_queue(config.aws.schedule_dlq_arn.clone());
-    Ok(AppState::new(Arc::new(store), config).with_aws_scheduler(scheduler))
+    // Shared counters are deferred to the ledger and folded from the table's stream (the events
+    // function) and before every read of them: no click or conversion transaction writes one.
+    let store = affnet_store::ledger::CounterLedger::around(Arc::new(store));
+    Ok(AppState::with_ledger(store, config).with_aws_scheduler(scheduler))
 }
 
 /// The SDK configuration as Lambda gives it: region and credentials from the environment the

@@ -23,8 +23,9 @@ pub fn store_calls(function: Function) -> &'static [StoreCall] {
         // Integrations and offers are deleted or replaced (DELETE /integrations/{id}, sync).
         // Leads move their queue entries (a delete and a put) with every change.
         Function::Api | Function::OfferSync | Function::Lead => StoreCall::ALL,
-        // The stream hands it the outbox items: it never calls the table.
-        Function::Events => &[],
+        // The stream hands it the outbox items; it folds the counter ledger: reads a
+        // partition, deletes its entries and adds their sums (shared/store/src/ledger.rs).
+        Function::Events => &[Read, Delete, Add],
     }
 }
 

@@ -26,6 +26,9 @@ pub struct AppState {
     /// This server's own base URL, once it has bound (the local server): where the postback
     /// tester sends (see [`crate::postback_tester`]).
     own_url: Option<Arc<str>>,
+    /// The counter ledger under `repo`, when the store defers shared counters (DynamoDB): what
+    /// the stream's ledger records are folded with.
+    pub ledger: Option<Arc<affnet_store::ledger::CounterLedger>>,
 }
 
 impl AppState {
@@ -41,6 +44,19 @@ impl AppState {
             clock: crate::clock::Clock::system(),
             click_hours: Arc::default(),
             own_url: None,
+            ledger: None,
+        }
+    }
+
+    /// Storage on `ledger`: shared counters deferred to it, folded when read and from the
+    /// table's stream (the DynamoDB host).
+    pub fn with_ledger(
+        ledger: Arc<affnet_store::ledger::CounterLedger>,
+        config: Config,
+    ) -> AppState {
+        AppState {
+            ledger: Some(ledger.clone()),
+            ..AppState::new(ledger, config)
         }
     }
 

@@ -8,8 +8,10 @@ mod support;
 use affnet_store::ItemStore;
 use std::sync::Arc;
 
+/// As the AWS host builds it: shared counters deferred to the ledger, folded when read.
 async fn fresh() -> Arc<dyn ItemStore> {
-    Arc::new(affnet_store::testing::fresh_dynamo_store().await)
+    let store: Arc<dyn ItemStore> = Arc::new(affnet_store::testing::fresh_dynamo_store().await);
+    affnet_store::ledger::CounterLedger::around(store)
 }
 
 events_suite!(fresh());

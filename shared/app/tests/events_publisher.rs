@@ -249,6 +249,7 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
     let targets = Targets {
         bus: Some(&publisher),
         webhooks: Some(&webhooks),
+        ledger: None,
     };
     let answer = handle(&json!({ "Records": records }), &targets, None)
         .await
@@ -282,4 +283,78 @@ async fn a_stream_batch_reports_the_records_it_could_not_send() {
         .await
         .unwrap();
     assert_eq!(empty, json!({"batchItemFailures": []}));
+}
+
+/// Ledger entries' records (the second mapping) are folded, each partition once: the counters
+/// appear in the table, the entries are gone, and a batch without a ledger to fold with reports
+/// its records as failures (sent again) instead of dropping them.
+#[tokio::test]
+async fn the_stream_handler_folds_the_ledger_partitions_it_is_told_of() {
+    use affnet_store::ledger::{CounterLedger, PARTITIONS, ledger_pk};
+    use affnet_store::{ItemStore, Key, Query};
+    use rust_decimal::Decimal;
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let ledger = CounterLedger::around(store.clone());
+    for shard in [3u32, 67, 9] {
+        let add = Write::Add {
+            key: Key::new(format!("TOT#day#{shard}"), "2026-12-01"),
+            deltas: vec![("clicks".into(), Decimal::ONE)],
+            expires_at: None,
+        };
+        ledger.write(vec![add]).await.unwrap();
+    }
+    let mut records = vec![];
+    for p in 0..PARTITIONS {
+        let page = store.query(&Query::partition(ledger_pk(p))).await.unwrap();
+        for item in page.items {
+            records.push(json!({
+                "eventName": "INSERT",
+                "dynamodb": {
+                    "NewImage": stream_image(&item).unwrap(),
+                    "SequenceNumber": format!("{}", 100 + records.len()),
+                },
+            }));
+        }
+    }
+    assert_eq!(records.len(), 3, "one entry per batch");
+    let payload = json!({ "Records": records });
+    let unfolded = Targets {
+        bus: None,
+        webhooks: None,
+        ledger: None,
+    };
+    let answer = handle(&payload, &unfolded, None).await.unwrap();
+    assert_eq!(
+        answer["batchItemFailures"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    let targets = Targets {
+        bus: None,
+        webhooks: None,
+        ledger: Some(&ledger),
+    };
+    let answer = handle(&payload, &targets, None).await.unwrap();
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    for shard in [3u32, 67, 9] {
+        let item = store
+            .get(&Key::new(format!("TOT#day#{shard}"), "2026-12-01"))
+            .await
+            .unwrap()
+            .expect("folded");
+        assert_eq!(item.counters["clicks"], Decimal::ONE, "shard {shard}");
+    }
+    for p in [3, 9] {
+        let left = store.query(&Query::partition(ledger_pk(p))).await.unwrap();
+        assert!(left.items.is_empty(), "partition {p}: {:?}", left.items);
+    }
+    // Sent again (at-least-once): nothing counted twice.
+    let again = handle(&payload, &targets, None).await.unwrap();
+    assert_eq!(again, json!({ "batchItemFailures": [] }));
+    let item = store
+        .get(&Key::new("TOT#day#67", "2026-12-01"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.counters["clicks"], Decimal::ONE);
 }

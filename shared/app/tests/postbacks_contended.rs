@@ -30,6 +30,17 @@ async fn dynamodb() -> Arc<dyn ItemStore> {
     Arc::new(affnet_store::testing::fresh_dynamo_store().await)
 }
 
+/// The local host: the embedded store as it is.
+fn as_local(contended: Arc<ContendedStore>) -> Arc<dyn ItemStore> {
+    contended
+}
+
+/// As the AWS host builds it: shared counters deferred to the ledger (so the conflicts are
+/// injected on the batches DynamoDB would see), folded when read.
+fn as_on_aws(contended: Arc<ContendedStore>) -> Arc<dyn ItemStore> {
+    affnet_store::ledger::CounterLedger::around(contended)
+}
+
 /// A transaction waits this long at most for a rival (the setup's transactions, which have
 /// none, each wait it whole).
 const PATIENCE: Duration = Duration::from_secs(1);
@@ -39,14 +50,14 @@ fn contended(inner: Arc<dyn ItemStore>, window: Duration) -> ContendedStore {
 }
 
 macro_rules! contended_cases {
-    ($store:ident, $window:expr) => {
+    ($store:ident, $window:expr, $host:ident) => {
         mod $store {
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_deliveries_record_once() {
                 let contended = Arc::new(contended(super::$store().await, $window));
-                postback_cases::concurrent_deliveries_record_once(contended.clone()).await;
+                postback_cases::concurrent_deliveries_record_once($host(contended.clone())).await;
                 let conflicts = contended.conflicts();
                 eprintln!("conflicts injected: {conflicts}");
                 assert!(conflicts > 0, "no conflict was injected");
@@ -55,8 +66,10 @@ macro_rules! contended_cases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn interleaved_status_changes_settle_consistently() {
                 let contended = Arc::new(contended(super::$store().await, $window));
-                postback_cases::interleaved_status_changes_settle_consistently(contended.clone())
-                    .await;
+                postback_cases::interleaved_status_changes_settle_consistently($host(
+                    contended.clone(),
+                ))
+                .await;
                 let conflicts = contended.conflicts();
                 eprintln!("conflicts injected: {conflicts}");
                 assert!(conflicts > 0, "no conflict was injected");
@@ -65,5 +78,5 @@ macro_rules! contended_cases {
     };
 }
 
-contended_cases!(sqlite, SQLITE_WINDOW);
-contended_cases!(dynamodb, DYNAMODB_WINDOW);
+contended_cases!(sqlite, SQLITE_WINDOW, as_local);
+contended_cases!(dynamodb, DYNAMODB_WINDOW, as_on_aws);

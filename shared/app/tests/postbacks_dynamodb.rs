@@ -12,8 +12,10 @@ use pb_support::{Pb, click};
 use serde_json::json;
 use std::sync::Arc;
 
+/// As the AWS host builds it: shared counters deferred to the ledger, folded when read.
 async fn fresh() -> Arc<dyn ItemStore> {
-    Arc::new(affnet_store::testing::fresh_dynamo_store().await)
+    let store: Arc<dyn ItemStore> = Arc::new(affnet_store::testing::fresh_dynamo_store().await);
+    affnet_store::ledger::CounterLedger::around(store)
 }
 
 postback_suite!(fresh());

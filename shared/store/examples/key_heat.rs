@@ -4,8 +4,16 @@
 //!
 //! ```sh
 //! cargo run -p affnet-store --example key_heat -- [--seconds 60] [--clicks 10000] \
-//!     [--postbacks 2000] [--offers 1000] [--top-share 0.2] [--window-ms 10] [--seed 1]
+//!     [--postbacks 2000] [--offers 1000] [--top-share 0.2] [--window-ms 10] [--seed 1] \
+//!     [--fold-ms 250] [--inline-counters]
 //! ```
+//!
+//! As on DynamoDB, the shared counters are deferred to the counter ledger
+//! ([`affnet_store::ledger`]) and each ledger partition is folded every `--fold-ms` (the table's
+//! stream hands a shard's records to one invocation at a time; partitions are staggered over
+//! the period), each fold's transactions one after another (`--window-ms` apart).
+//! `--inline-counters` measures the counters written in the click's and conversion's own
+//! transactions instead (the layout before the ledger).
 //!
 //! The generator calls the repository methods the click and postback handlers call
 //! (`record_click`, `create_conversion`, `change_conversion`, with the postback's log entry), so
@@ -24,30 +32,88 @@ use affnet_core::status::Status;
 use affnet_core::{Click, Conversion, PostbackLog};
 use affnet_store::conversions::ConversionWrite;
 use affnet_store::heat::{HeatRecorder, SimClock};
+use affnet_store::ledger::{CounterLedger, PARTITIONS};
 use affnet_store::{Item, ItemStore, Key, Page, Query, Repo, StoreError, Write};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use ulid::Ulid;
 
-/// Accepts every write, keeps nothing.
-struct Discard;
+/// Accepts every write and keeps only the ledger's entries (what a fold reads), each visible
+/// once the batch that wrote it has committed (`window` after its start): a fold reads only
+/// committed entries, so it never meets their transaction.
+struct LedgerOnly {
+    entries: Mutex<BTreeMap<Key, (u64, Item)>>,
+    clock: Arc<SimClock>,
+    window: u64,
+}
 
 #[async_trait]
-impl ItemStore for Discard {
+impl ItemStore for LedgerOnly {
     async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
         Ok(None)
     }
-    async fn query(&self, _: &Query) -> Result<Page, StoreError> {
-        Ok(Page::default())
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        let entries = self.entries.lock().expect("entries");
+        let from = Key::new(q.pk.clone(), q.cursor.clone().unwrap_or_default());
+        let committed = self.clock.micros().saturating_sub(self.window);
+        let items: Vec<Item> = entries
+            .range(from..)
+            .take_while(|(k, _)| k.pk == q.pk)
+            .filter(|(k, _)| q.cursor.as_ref() != Some(&k.sk))
+            .filter(|(k, _)| q.sk_to.as_ref().is_none_or(|to| &k.sk <= to))
+            .filter(|(_, (written, _))| *written <= committed)
+            .take(q.limit)
+            .map(|(_, (_, item))| item.clone())
+            .collect();
+        let next = (items.len() == q.limit).then(|| items[items.len() - 1].key.sk.clone());
+        Ok(Page { items, next })
     }
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        affnet_store::port::check_batch(&writes)
+        affnet_store::port::check_batch(&writes)?;
+        let mut entries = self.entries.lock().expect("entries");
+        for write in writes {
+            match write {
+                Write::Put { item, .. } if item.key.pk.starts_with("LEDGER#") => {
+                    entries.insert(item.key.clone(), (self.clock.micros(), item));
+                }
+                Write::Delete { key, .. } => {
+                    entries.remove(&key);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
     fn name(&self) -> &'static str {
-        "discard"
+        "ledger-only"
+    }
+}
+
+/// The recorder as a fold sees it: its transactions one after another, each `window` later.
+struct Sequential {
+    inner: Arc<dyn ItemStore>,
+    clock: Arc<SimClock>,
+    window: u64,
+}
+
+#[async_trait]
+impl ItemStore for Sequential {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let result = self.inner.write(writes).await;
+        self.clock.set(self.clock.micros() + self.window);
+        result
+    }
+    fn name(&self) -> &'static str {
+        self.inner.name()
     }
 }
 
@@ -59,6 +125,8 @@ struct Args {
     top_share: f64,
     window_ms: f64,
     seed: u64,
+    fold_ms: u64,
+    inline_counters: bool,
 }
 
 fn parse_args() -> Args {
@@ -70,9 +138,15 @@ fn parse_args() -> Args {
         top_share: 0.2,
         window_ms: 10.0,
         seed: 1,
+        fold_ms: 250,
+        inline_counters: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--inline-counters" {
+            a.inline_counters = true;
+            continue;
+        }
         let value = args.next().unwrap_or_default();
         let bad = || -> ! {
             eprintln!("bad value {value:?} for {flag}");
@@ -86,6 +160,7 @@ fn parse_args() -> Args {
             "--top-share" => a.top_share = value.parse().unwrap_or_else(|_| bad()),
             "--window-ms" => a.window_ms = value.parse().unwrap_or_else(|_| bad()),
             "--seed" => a.seed = value.parse().unwrap_or_else(|_| bad()),
+            "--fold-ms" => a.fold_ms = value.parse().unwrap_or_else(|_| bad()),
             _ => bad(),
         }
     }
@@ -277,6 +352,13 @@ impl World {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Arrival {
+    Click,
+    Postback,
+    Fold(u32),
+}
+
 fn with(log: &PostbackLog) -> ConversionWrite<'_> {
     ConversionWrite {
         sync: true,
@@ -292,13 +374,27 @@ async fn main() {
     let args = parse_args();
     let clock = Arc::new(SimClock::default());
     let window = (args.window_ms * 1000.0) as u64;
-    let recorder = Arc::new(HeatRecorder::new(Arc::new(Discard), clock.clone(), window));
+    let kept = Arc::new(LedgerOnly {
+        entries: Mutex::default(),
+        clock: clock.clone(),
+        window,
+    });
+    let recorder = Arc::new(HeatRecorder::new(kept, clock.clone(), window));
+    let repo = match args.inline_counters {
+        true => Repo::new(recorder.clone()),
+        false => Repo::new(CounterLedger::around(recorder.clone())),
+    };
+    let folder = CounterLedger::around(Arc::new(Sequential {
+        inner: recorder.clone(),
+        clock: clock.clone(),
+        window,
+    }));
     let mut rng = Rng(args.seed);
     let offers = (0..args.offers)
         .map(|i| Ulid::from_parts(1_795_000_000_000 + i as u64, u128::from(rng.next())).to_string())
         .collect();
     let mut world = World {
-        repo: Repo::new(recorder.clone()),
+        repo,
         clock,
         key: ClickKey::new(&[7u8; 32]).expect("key"),
         offers,
@@ -310,18 +406,37 @@ async fn main() {
     };
     let started = std::time::Instant::now();
     for second in 0..args.seconds {
-        // Arrival times inside the second, uniformly random; clicks first in a tie.
+        // Arrival times inside the second, uniformly random; clicks first in a tie; each
+        // partition's folds every fold period, the partitions staggered over it.
         let base = second * 1_000_000;
-        let mut events: Vec<(u64, bool)> = Vec::new();
+        let mut events: Vec<(u64, Arrival)> = Vec::new();
         for n in 0..args.clicks + args.postbacks {
-            events.push((base + world.rng.next() % 1_000_000, n < args.clicks));
+            let kind = match n < args.clicks {
+                true => Arrival::Click,
+                false => Arrival::Postback,
+            };
+            events.push((base + world.rng.next() % 1_000_000, kind));
         }
-        events.sort_unstable_by_key(|(t, click)| (*t, !*click));
-        for (at, is_click) in events {
+        let period = args.fold_ms.max(1) * 1_000;
+        if !args.inline_counters {
+            for p in 0..PARTITIONS {
+                let mut at = base + u64::from(p) * period / u64::from(PARTITIONS);
+                while at < base + 1_000_000 {
+                    events.push((at, Arrival::Fold(p)));
+                    at += period;
+                }
+            }
+        }
+        events.sort_unstable_by_key(|(t, kind)| (*t, *kind));
+        for (at, kind) in events {
             world.clock.set(at);
-            match is_click || world.recent.is_empty() {
-                true => world.click(at).await,
-                false => world.postback(at).await,
+            match kind {
+                Arrival::Fold(p) => {
+                    folder.fold(p).await.expect("fold");
+                }
+                Arrival::Click => world.click(at).await,
+                Arrival::Postback if world.recent.is_empty() => world.click(at).await,
+                Arrival::Postback => world.postback(at).await,
             }
         }
     }
@@ -331,6 +446,11 @@ async fn main() {
 fn print_report(args: &Args, recorder: &HeatRecorder, took: std::time::Duration) {
     let r = recorder.report(5);
     let pct = |n: u64, of: u64| 100.0 * n as f64 / of.max(1) as f64;
+    let counters = match args.inline_counters {
+        true => "counters inline".to_string(),
+        false => format!("counters via the ledger, folded every {} ms", args.fold_ms),
+    };
+    println!("{counters}");
     println!(
         "load: {} s simulated, {} clicks/s, {} postbacks/s, {} offers (top {:.0}%), window {} ms ({:.1} s to run)",
         args.seconds,
@@ -364,6 +484,12 @@ fn print_report(args: &Args, recorder: &HeatRecorder, took: std::time::Duration)
         r.overlapped_item_writes,
         pct(r.overlapped_item_writes, r.item_writes)
     );
+    let kinds: Vec<String> = r
+        .overlapped_by_kind
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    println!("overlapping item writes by kind: {}", kinds.join(", "));
     if let Some((key, writes, overlapped)) = &r.worst_item_overlap {
         println!(
             "worst item: {key}: {overlapped} of {writes} writes overlapped ({:.3}%)",

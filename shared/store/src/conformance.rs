@@ -50,6 +50,9 @@ macro_rules! conformance_suite {
             health_postbacks_count_per_hour,
             health_silence_transitions_happen_once,
             health_click_hours_and_connection_tests,
+            ledger_adds_count_once_under_racing_folds,
+            ledger_adds_wait_for_the_fold_and_fail_with_their_batch,
+            ledger_keeps_unreadable_entries_and_folds_in_batches,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -65,6 +68,37 @@ macro_rules! conformance_suite {
         fn conformance_suite_lists_every_case() {
             $crate::conformance::assert_lists_every_case(&[$(stringify!($case)),*]);
         }
+    };
+}
+
+/// The cases that read counters through a `Repo` (reports' totals, health's accepted
+/// postbacks), on a [`crate::ledger::CounterLedger`] over each adapter's fresh store: as the
+/// DynamoDB host runs them, every shared counter deferred and folded when read.
+#[macro_export]
+macro_rules! deferred_counters_suite {
+    ($factory:expr) => {
+        $crate::deferred_counters_suite!(@cases $factory;
+            migration_moves_the_unsharded_layout,
+            leads_are_unique_per_click_and_key,
+            lead_queues_follow_the_lead,
+            conversion_names_are_checked_in_the_create,
+            click_with_new_labels_is_one_batch,
+            events_come_with_their_changes,
+            events_and_changes_fail_together,
+            lead_events_come_with_leaving_the_queue,
+            health_postbacks_count_per_hour,
+            health_silence_transitions_happen_once,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::ItemStore> =
+                    $crate::ledger::CounterLedger::around($factory.await);
+                $crate::conformance::$case(store).await;
+            }
+        )*
     };
 }
 
@@ -761,4 +795,18 @@ pub async fn health_silence_transitions_happen_once(store: Arc<dyn ItemStore>) {
 
 pub async fn health_click_hours_and_connection_tests(store: Arc<dyn ItemStore>) {
     crate::conformance_health::click_hours_and_connection_tests_are_kept(store).await;
+}
+
+pub async fn ledger_adds_count_once_under_racing_folds(store: Arc<dyn ItemStore>) {
+    crate::conformance_ledger::deferred_adds_count_once_under_racing_folds(store).await;
+}
+
+pub async fn ledger_adds_wait_for_the_fold_and_fail_with_their_batch(store: Arc<dyn ItemStore>) {
+    crate::conformance_ledger::deferred_adds_wait_for_the_fold_and_fail_with_their_batch(store)
+        .await;
+}
+
+pub async fn ledger_keeps_unreadable_entries_and_folds_in_batches(store: Arc<dyn ItemStore>) {
+    crate::conformance_ledger::unreadable_entries_stay_and_large_partitions_fold_in_batches(store)
+        .await;
 }

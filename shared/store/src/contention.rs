@@ -150,6 +150,10 @@ impl ItemStore for ContendedStore {
         }
     }
 
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.inner.settle().await
+    }
+
     fn name(&self) -> &'static str {
         self.inner.name()
     }

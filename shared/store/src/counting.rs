@@ -88,6 +88,10 @@ impl ItemStore for CountingStore {
         self.inner.write(writes).await
     }
 
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.inner.settle().await
+    }
+
     fn name(&self) -> &'static str {
         self.inner.name()
     }

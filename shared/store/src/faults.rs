@@ -120,6 +120,10 @@ impl ItemStore for FaultyStore {
         }
     }
 
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.inner.settle().await
+    }
+
     fn name(&self) -> &'static str {
         self.inner.name()
     }

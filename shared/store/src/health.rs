@@ -119,6 +119,7 @@ impl Repo {
         integration_id: &str,
         from: DateTime<Utc>,
     ) -> Result<HourCounts, RepoError> {
+        self.items().settle().await?;
         let reads = (0..ACCEPTED_SHARDS)
             .map(|shard| self.hours_of(accepted_pk(integration_id, shard), from, None));
         let mut hours = HourCounts::new();
@@ -137,6 +138,7 @@ impl Repo {
         integration_id: &str,
         from: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
+        self.items().settle().await?;
         let reads = (0..ACCEPTED_SHARDS)
             .map(|shard| self.hours_of(accepted_pk(integration_id, shard), from, Some(1)));
         let mut any = false;

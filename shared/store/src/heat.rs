@@ -49,6 +49,18 @@ pub struct HeatReport {
     pub overlapped_item_writes: u64,
     /// The item with the largest share of its writes overlapped: (key, writes, overlapped).
     pub worst_item_overlap: Option<(String, u64, u64)>,
+    /// Overlapped item writes by kind of item (see [`kind_of`]).
+    pub overlapped_by_kind: std::collections::BTreeMap<String, u64>,
+}
+
+/// An item's kind: its partition key's first part and, when the sort key is a fixed word
+/// (`META`, `TOTALS`), that word (`CLICK/TOTALS`, `TOT`, `LEDGER`).
+pub fn kind_of(key: &Key) -> String {
+    let head = key.pk.split('#').next().unwrap_or_default();
+    match key.sk.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !key.sk.is_empty() {
+        true => format!("{head}/{}", key.sk),
+        false => head.to_string(),
+    }
 }
 
 #[derive(Default)]
@@ -110,6 +122,11 @@ impl Heat {
                 heat.overlapped += 1;
                 overlapped = true;
                 self.report.overlapped_item_writes += 1;
+                *self
+                    .report
+                    .overlapped_by_kind
+                    .entry(kind_of(key))
+                    .or_default() += 1;
             }
             heat.busy_until = heat.busy_until.max(start + window);
             if heat.second != second {
@@ -205,6 +222,10 @@ impl ItemStore for HeatRecorder {
             heat.record(&writes, self.clock.micros(), self.window_micros);
         }
         self.inner.write(writes).await
+    }
+
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.inner.settle().await
     }
 
     fn name(&self) -> &'static str {

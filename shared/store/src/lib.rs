@@ -11,6 +11,8 @@ mod conformance_events;
 #[cfg(feature = "testing")]
 mod conformance_health;
 #[cfg(feature = "testing")]
+mod conformance_ledger;
+#[cfg(feature = "testing")]
 mod conformance_recon;
 #[cfg(feature = "testing")]
 pub mod contention;
@@ -29,6 +31,7 @@ pub mod labels;
 #[cfg(feature = "testing")]
 pub mod lead_conformance;
 pub mod leads;
+pub mod ledger;
 mod merge;
 pub mod migrate;
 pub mod offers;

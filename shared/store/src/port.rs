@@ -186,6 +186,13 @@ pub trait ItemStore: Send + Sync + 'static {
     async fn write_unsynced(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.write(writes).await
     }
+    /// Applies what the store deferred (counters kept in a ledger, [`crate::ledger`]) so that
+    /// the reads that follow see every write acknowledged before this call. Readers of counters
+    /// call it first; stores that defer nothing do nothing. Decorators in the production path
+    /// forward it.
+    async fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// A short name for logs (`dynamodb`, `sqlite`).
     fn name(&self) -> &'static str;
 }

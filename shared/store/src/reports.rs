@@ -49,6 +49,7 @@ impl Repo {
         to: NaiveDate,
         max_items: usize,
     ) -> Result<GroupTotals, RepoError> {
+        self.items().settle().await?;
         let budget = AtomicUsize::new(max_items);
         let reads = (0..dimension_shards(dimension))
             .map(|shard| self.shard_totals(totals_pk(dimension, shard), from, to, &budget));
@@ -118,6 +119,7 @@ impl Repo {
         day: NaiveDate,
         value: Option<&str>,
     ) -> Result<Counters, RepoError> {
+        self.items().settle().await?;
         let keys = totals_keys(dimension, day, value);
         let reads = keys.iter().map(|key| self.items().get(key));
         let mut sums = Counters::new();

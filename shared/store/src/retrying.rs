@@ -75,6 +75,10 @@ impl ItemStore for RetryConflicts {
         self.retried(writes, false).await
     }
 
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.inner.settle().await
+    }
+
     fn name(&self) -> &'static str {
         self.inner.name()
     }

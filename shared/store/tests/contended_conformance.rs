@@ -62,6 +62,18 @@ macro_rules! contended_cases {
                 let inner = super::$store().await;
                 contended(inner, conformance::batch_is_all_or_nothing).await;
             }
+
+            /// Folds racing on one partition (each a transaction on its counters) conflict
+            /// and retry: still every add counted once.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn ledger_folds_racing_with_conflicts_count_once() {
+                let inner = super::$store().await;
+                contended(
+                    inner,
+                    conformance::ledger_adds_count_once_under_racing_folds,
+                )
+                .await;
+            }
         }
     };
 }

@@ -18,6 +18,12 @@ async fn fresh() -> Arc<dyn ItemStore> {
 
 affnet_store::conformance_suite!(fresh());
 
+/// The cases that count, with every shared counter deferred to the ledger and folded on read.
+mod deferred {
+    use super::fresh;
+    affnet_store::deferred_counters_suite!(fresh());
+}
+
 fn key(pk: &str, sk: &str) -> Key {
     Key::new(pk, sk)
 }

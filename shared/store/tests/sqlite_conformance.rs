@@ -10,6 +10,12 @@ async fn fresh() -> Arc<dyn ItemStore> {
 
 affnet_store::conformance_suite!(fresh());
 
+/// The cases that count, with every shared counter deferred to the ledger and folded on read.
+mod deferred {
+    use super::fresh;
+    affnet_store::deferred_counters_suite!(fresh());
+}
+
 /// The same cases on a file store: reads on the pooled read connections, commits checkpointed
 /// in the background, as the local server runs.
 mod file {

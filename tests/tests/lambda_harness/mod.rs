@@ -107,13 +107,23 @@ fn as_list(value: Option<&Yaml>) -> Vec<&Yaml> {
     }
 }
 
-/// The filter of the table stream's event source mapping (its one pattern), from template.yaml.
+/// The filter of the event source mapping of the outbox (its one pattern), from template.yaml.
 pub fn stream_filter() -> Value {
-    let resources = template()["Resources"].as_mapping().unwrap();
-    let mapping = resources
-        .values()
-        .find(|r| r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping"))
-        .expect("template.yaml has an event source mapping");
+    mapping_filter("EventsStream")
+}
+
+/// The filter of the event source mapping of the counter ledger, from template.yaml.
+pub fn ledger_filter() -> Value {
+    mapping_filter("CountersStream")
+}
+
+fn mapping_filter(logical_id: &str) -> Value {
+    let mapping = &template()["Resources"][logical_id];
+    assert_eq!(
+        mapping["Type"].as_str(),
+        Some("AWS::Lambda::EventSourceMapping"),
+        "template.yaml has no event source mapping {logical_id}"
+    );
     let pattern = mapping["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
         .as_str()
         .expect("a filter pattern");

@@ -23,6 +23,9 @@ pub const WEBHOOK_SECRET: &str = "WebhookSecret";
 const TABLE: &str = "Table";
 
 /// `!GetAtt Table.StreamArn`, or `!Sub '${Table.Arn}/stream/*'`.
+/// The counter ledger's partition keys (`LEDGER#<p>`, shared/store/src/ledger.rs).
+const LEDGER_PK_PREFIX: &str = "LEDGER#";
+
 fn is_stream_arn(resource: &Value) -> bool {
     let stream = get(resource, "Fn::GetAtt")
         .and_then(Value::as_sequence)
@@ -64,12 +67,13 @@ fn the_table_streams_its_outbox_to_the_events_function() {
     }
     let function = events_function(&template);
     let mappings = resources_of_type(&template, "AWS::Lambda::EventSourceMapping");
-    if mappings.len() != 1 {
+    if mappings.len() != 2 {
         problems.push(format!(
-            "one AWS::Lambda::EventSourceMapping, found {}",
+            "two AWS::Lambda::EventSourceMappings (the outbox, the counter ledger), found {}",
             mappings.len()
         ));
     }
+    let mut prefixes = vec![];
     for (id, mapping) in mappings {
         let p = get(mapping, "Properties").unwrap_or(&Value::Null);
         let mut expect = |what: &str, ok: bool| {
@@ -120,17 +124,32 @@ fn the_table_streams_its_outbox_to_the_events_function() {
                 .filter_map(|f| str_at(f, &["Pattern"]))
                 .filter_map(|text| serde_json::from_str(text).ok())
                 .collect();
-        let prefix = affnet_store::events::EVENTS_PK_PREFIX;
-        let only_outbox_inserts = patterns.len() == 1
-            && patterns[0]["eventName"] == serde_json::json!(["INSERT"])
-            && patterns[0]["dynamodb"]["NewImage"]["pk"]["S"]
-                == serde_json::json!([{"prefix": prefix}]);
+        let prefix = (patterns.len() == 1
+            && patterns[0]["eventName"] == serde_json::json!(["INSERT"]))
+        .then(|| patterns[0]["dynamodb"]["NewImage"]["pk"]["S"][0]["prefix"].as_str())
+        .flatten();
+        let known = [affnet_store::events::EVENTS_PK_PREFIX, LEDGER_PK_PREFIX];
         expect(
             &format!(
-                "FilterCriteria must keep only INSERTs of pk prefix {prefix}, got {patterns:?}"
+                "FilterCriteria must keep only INSERTs of one pk prefix of {known:?}, got {patterns:?}"
             ),
-            only_outbox_inserts,
+            prefix.is_some_and(|p| known.contains(&p)),
         );
+        if prefix == Some(LEDGER_PK_PREFIX) {
+            // Folds of one partition must run one at a time.
+            let factor = get(p, "ParallelizationFactor").and_then(Value::as_u64);
+            expect(
+                "ParallelizationFactor must be 1 (or unset) on the ledger's mapping",
+                factor.is_none_or(|f| f == 1),
+            );
+        }
+        prefixes.extend(prefix.map(str::to_string));
+    }
+    prefixes.sort_unstable();
+    if prefixes != ["EVENT#", LEDGER_PK_PREFIX] {
+        problems.push(format!(
+            "one mapping for the outbox and one for the ledger, got {prefixes:?}"
+        ));
     }
     fail_if_any("events stream", problems);
 }
@@ -140,7 +159,11 @@ fn only_the_events_function_reads_the_stream_publishes_and_sends_its_failures() 
     let template = template();
     let mut problems = vec![];
     let (bus_id, _) = super::the_one(&template, "AWS::Events::EventBus");
-    let (_, mapping) = super::the_one(&template, "AWS::Lambda::EventSourceMapping");
+    let mapping = resources_of_type(&template, "AWS::Lambda::EventSourceMapping")
+        .into_iter()
+        .map(|(_, m)| m)
+        .next()
+        .expect("an event source mapping");
     let dlq = get_path(
         mapping,
         &[

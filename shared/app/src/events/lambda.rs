@@ -23,6 +23,7 @@ pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_EVENTBRIDGE";
 pub struct EventsFunction {
     pub publisher: Publisher,
     pub webhooks: Option<Webhooks>,
+    pub ledger: Option<Arc<affnet_store::ledger::CounterLedger>>,
 }
 
 /// Serves the events function until the Lambda runtime stops.
@@ -35,6 +36,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
             let targets = Targets {
                 bus: Some(&function.publisher),
                 webhooks: function.webhooks.as_ref(),
+                ledger: function.ledger.as_deref(),
             };
             // When to stop waiting for webhook deliveries.
             let deadline = crate::lambda_offer_sync::deadline_before(&event.context, ANSWER_MARGIN)
@@ -102,5 +104,6 @@ async fn init(state: &crate::AppState) -> Result<EventsFunction, InitError> {
     Ok(EventsFunction {
         publisher: Publisher::new(client, bus),
         webhooks,
+        ledger: state.ledger.clone(),
     })
 }

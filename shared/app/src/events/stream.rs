@@ -5,13 +5,21 @@
 //! ReportBatchItemFailures), so Lambda sends it again (and, past MaximumRetryAttempts, records
 //! the batch in the dead-letter queue). Sent again means sent twice to what had succeeded:
 //! consumers dedupe on the event id.
+//!
+//! Inserted counter-ledger entries (a second event source mapping) are folded instead: each
+//! partition named in the batch once, all at once ([`affnet_store::ledger`]). A record is only
+//! the trigger: the fold reads the partition from the table, so a record sent again folds
+//! nothing twice, and a record lost leaves its entry for the partition's next fold (or the next
+//! read of the counters).
 
 use super::publish::Publisher;
 use super::webhooks::Webhooks;
 use affnet_core::Event;
+use affnet_store::ledger::CounterLedger;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use tokio::time::Instant;
 
 /// Webhook deliveries in flight at once within a batch.
@@ -42,6 +50,8 @@ struct Change {
 pub struct Targets<'a> {
     pub bus: Option<&'a Publisher>,
     pub webhooks: Option<&'a Webhooks>,
+    /// Where ledger entries are folded (the table's shared counters).
+    pub ledger: Option<&'a CounterLedger>,
 }
 
 /// Handles one stream batch; the answer Lambda reads (its failed records). Webhook deliveries
@@ -55,8 +65,13 @@ pub async fn handle(
         .map_err(|e| format!("not a DynamoDB stream batch: {e}"))?;
     let mut failed: Vec<&str> = Vec::new();
     let mut events: Vec<(Event, &str)> = Vec::new();
+    let mut partitions: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
     for record in &batch.records {
         let sequence = record.dynamodb.sequence_number.as_str();
+        if let Some(p) = ledger_partition(record) {
+            partitions.entry(p).or_default().push(sequence);
+            continue;
+        }
         match read(record) {
             Ok(Some(event)) => events.push((event, sequence)),
             Ok(None) => {}
@@ -80,6 +95,7 @@ pub async fn handle(
             sent_ok[index] = false;
         }
     }
+    failed.extend(unfolded(targets.ledger, partitions).await);
     failed.extend(
         events
             .iter()
@@ -92,6 +108,44 @@ pub async fn handle(
         .map(|s| json!({ "itemIdentifier": s }))
         .collect();
     Ok(json!({ "batchItemFailures": failures }))
+}
+
+/// The ledger partition of an inserted entry's record.
+fn ledger_partition(record: &Record) -> Option<u32> {
+    if record.event_name.as_deref() != Some("INSERT") {
+        return None;
+    }
+    affnet_store::dynamo::stream::ledger_partition(record.dynamodb.new_image.as_ref()?)
+}
+
+/// Folds each partition; the records of those that failed (all of them without a ledger).
+async fn unfolded<'a>(
+    ledger: Option<&CounterLedger>,
+    partitions: BTreeMap<u32, Vec<&'a str>>,
+) -> Vec<&'a str> {
+    let Some(ledger) = ledger else {
+        if !partitions.is_empty() {
+            tracing::error!("ledger entries in the batch but no table to fold them in");
+        }
+        return partitions.into_values().flatten().collect();
+    };
+    let folds = partitions.into_iter().map(|(partition, records)| async move {
+        match ledger.fold(partition).await {
+            Ok(folded) => {
+                tracing::debug!(partition, entries = folded.entries, batches = folded.batches, "ledger folded");
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::error!(partition, error = %error, "ledger fold failed; its records are sent again");
+                records
+            }
+        }
+    });
+    futures::future::join_all(folds)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The outbox event of an inserted record (`None`: not an insert of an outbox item).

@@ -35,6 +35,12 @@ pub fn outbox_event(image: &serde_json::Value) -> Result<Option<Event>, StoreErr
         .map_err(|e| corrupt(format!("{pk}: {e}")))
 }
 
+/// The ledger partition of a stream image's item (`None`: not a ledger entry).
+pub fn ledger_partition(image: &serde_json::Value) -> Option<u32> {
+    let pk = image.get(PK)?.get("S")?.as_str()?;
+    crate::ledger::partition_of_pk(pk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
