@@ -101,13 +101,19 @@ fn defer(writes: Vec<Write>) -> (Vec<Write>, Vec<usize>) {
     let mut from = Vec::with_capacity(writes.len());
     let mut entries: BTreeMap<u32, (usize, Vec<DeferredAdd>)> = BTreeMap::new();
     for (i, write) in writes.into_iter().enumerate() {
-        match write {
-            Write::Add {
-                key,
-                deltas,
-                expires_at,
-            } if partition_of(&key).is_some() => {
-                let partition = partition_of(&key).unwrap_or_default();
+        let partition = match &write {
+            Write::Add { key, .. } => partition_of(key),
+            _ => None,
+        };
+        match (write, partition) {
+            (
+                Write::Add {
+                    key,
+                    deltas,
+                    expires_at,
+                },
+                Some(partition),
+            ) => {
                 let slot = entries.entry(partition).or_insert((i, Vec::new()));
                 slot.1.push(DeferredAdd {
                     pk: key.pk,
@@ -119,7 +125,7 @@ fn defer(writes: Vec<Write>) -> (Vec<Write>, Vec<usize>) {
                     expires_at,
                 });
             }
-            other => {
+            (other, _) => {
                 kept.push(other);
                 from.push(i);
             }
