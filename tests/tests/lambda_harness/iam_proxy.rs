@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,8 +38,46 @@ struct Inner {
     denied: Mutex<Vec<String>>,
     /// One request at a time into moto (see affnet_store::testing).
     one_at_a_time: tokio::sync::Mutex<()>,
-    /// Requests forwarded, and the time spent waiting for moto.
-    upstream: Mutex<(u64, Duration)>,
+    upstream: Mutex<Upstream>,
+}
+
+/// Requests forwarded to moto, and when each request was in the proxy: from its arrival to its
+/// answer, or to the moment the function gave up on it (an SDK attempt timeout closes the
+/// connection, which drops the request here). Requests still in the proxy are `open`.
+#[derive(Default)]
+struct Upstream {
+    forwarded: u64,
+    next: u64,
+    open: BTreeMap<u64, Instant>,
+    spans: Vec<(Instant, Instant)>,
+}
+
+/// One request's stay in the proxy, closed when it is answered or dropped.
+struct Stay {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Stay {
+    fn begin(inner: &Arc<Inner>) -> Stay {
+        let mut upstream = inner.upstream.lock().unwrap();
+        let id = upstream.next;
+        upstream.next += 1;
+        upstream.open.insert(id, Instant::now());
+        Stay {
+            inner: inner.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Stay {
+    fn drop(&mut self) {
+        let mut upstream = self.inner.upstream.lock().unwrap();
+        if let Some(arrived) = upstream.open.remove(&self.id) {
+            upstream.spans.push((arrived, Instant::now()));
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -70,9 +108,39 @@ impl IamProxy {
         IamProxy { inner, addr }
     }
 
-    /// Requests forwarded to moto so far, and the time spent waiting for moto's answers.
-    pub fn upstream(&self) -> (u64, Duration) {
-        *self.inner.upstream.lock().unwrap()
+    /// Requests forwarded to moto so far.
+    pub fn forwarded(&self) -> u64 {
+        self.inner.upstream.lock().unwrap().forwarded
+    }
+
+    /// Requests that reached the proxy so far, answered or not.
+    pub fn arrived(&self) -> u64 {
+        self.inner.upstream.lock().unwrap().next
+    }
+
+    /// How long, between `from` and `to`, at least one request was in the proxy (waiting for
+    /// moto, or for its turn at moto): the union of the requests' stays, so that an attempt
+    /// the function gave up on and its retry are counted once.
+    pub fn waited_within(&self, from: Instant, to: Instant) -> Duration {
+        let upstream = self.inner.upstream.lock().unwrap();
+        let mut stays: Vec<(Instant, Instant)> = upstream
+            .spans
+            .iter()
+            .copied()
+            .chain(upstream.open.values().map(|&arrived| (arrived, to)))
+            .map(|(start, end)| (start.max(from), end.min(to)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        stays.sort();
+        let (mut waited, mut covered) = (Duration::ZERO, from);
+        for (start, end) in stays {
+            let start = start.max(covered);
+            if end > start {
+                waited += end - start;
+                covered = end;
+            }
+        }
+        waited
     }
 
     pub fn url(&self) -> String {
@@ -123,6 +191,7 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _stay = Stay::begin(&inner);
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -160,7 +229,6 @@ async fn forward(
             request = request.header(name, value);
         }
     }
-    let sent = Instant::now();
     let answer = match request.send().await {
         Ok(answer) => answer,
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("moto: {e}")).into_response(),
@@ -173,10 +241,7 @@ async fn forward(
         }
     }
     let bytes = answer.bytes().await.unwrap_or_default();
-    let mut upstream = inner.upstream.lock().unwrap();
-    upstream.0 += 1;
-    upstream.1 += sent.elapsed();
-    drop(upstream);
+    inner.upstream.lock().unwrap().forwarded += 1;
     (status, out, bytes).into_response()
 }
 
