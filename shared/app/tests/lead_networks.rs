@@ -1,7 +1,8 @@
 //! Networks whose API facts are incomplete, through the real router on the embedded store:
 //! Traffury's host is not public, so its integrations must set `settings.api_url` (and its leads
-//! go there); MarketCall and OmniCPA show no lead call in public, so `POST /leads` answers 422
-//! `no_lead_api` naming them and `GET /networks` says why.
+//! go there); MarketCall shows no lead call in public, so `POST /leads` answers 422
+//! `no_lead_api` naming it and `GET /networks` says why; OmniCPA's lead goes in its SDK's signed
+//! envelope, and an optional offer parameter it lacks is not required.
 
 mod lead_cases;
 mod pb_support;
@@ -126,20 +127,12 @@ async fn a_traffury_lead_goes_to_its_api_url() {
 
 #[tokio::test]
 async fn networks_without_a_public_lead_call_answer_no_lead_api() {
-    for (slug, params, name, why) in [
-        (
-            "marketcall",
-            json!({"mcallc": "ch1", "mcallp": "7"}),
-            "MarketCall",
-            "creates no lead",
-        ),
-        (
-            "omnicpa",
-            json!({"omni": "5", "omnilang": "ENG"}),
-            "OmniCPA",
-            "not public",
-        ),
-    ] {
+    for (slug, params, name, why) in [(
+        "marketcall",
+        json!({"mcallc": "ch1", "mcallp": "7"}),
+        "MarketCall",
+        "creates no lead",
+    )] {
         let env = Env::new(store(), slug, params).await;
         let r = env.post_lead(&env.body(&env.click().await), None).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
@@ -173,4 +166,47 @@ async fn networks_without_a_public_lead_call_answer_no_lead_api() {
         );
         assert!(api["no_send"].as_str().unwrap().contains(why), "{api}");
     }
+}
+
+/// OmniCPA through the router: the offer's `omni`/`omnilang` and the integration's flow go in
+/// the signed `request`; the optional `omnisp` is not required; the signed reply's id is the
+/// order.
+#[tokio::test]
+async fn an_omnicpa_lead_goes_in_its_signed_envelope() {
+    let env = Env::new(store(), "omnicpa", json!({"omni": "5", "omnilang": "ENG"})).await;
+    let data = r#"{"success":true,"result":{"id":"OM-7"}}"#;
+    // The integration's `key` (its secret) is "77" (see lead_cases::Env).
+    let sign = affnet_networks::omnicpa::sign("77", data);
+    Mock::given(method("POST"))
+        .and(path("/api/User/3.0/createOrder"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(format!(r#"{{"data":{data},"dataSign":"{sign}"}}"#)),
+        )
+        .mount(&env.network)
+        .await;
+    let click = env.click().await;
+    let r = env.post_lead(&env.body(&click), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["network_order_id"], "OM-7", "{}", r.text);
+    let sent = &env.network.received_requests().await.unwrap()[0];
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&sent.body)
+        .into_owned()
+        .collect();
+    let request: Value = serde_json::from_str(&form[0].1).unwrap();
+    assert_eq!(request["data"]["pbid"], click.as_str(), "{request}");
+    assert_eq!(request["data"]["product_id"], "5");
+    assert_eq!(request["data"]["promo_language"], "ENG");
+    assert_eq!(request["data"]["traffic_flow_id"], "77");
+    let networks = env.pb.get("/networks").await;
+    let omni = networks.json["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["slug"] == "omnicpa")
+        .cloned()
+        .unwrap();
+    assert_eq!(omni["api"]["send"], true, "{omni}");
+    assert_eq!(omni["api"]["test"], true, "{omni}");
+    assert_eq!(omni["api"]["statuses"], false, "{omni}");
 }

@@ -4,7 +4,8 @@
 //! query), where the credentials go, which field carries our click ID, where the order id and
 //! the error are in the reply, which codes mean a duplicate, how statuses are asked for. One
 //! [`generic::Generic`] adapter serves every network that is only data; [`custom`] holds the code
-//! for the networks that need more (LeadRock's two steps and `sign`, TerraLeads' `check_sum`).
+//! for the networks that need more (LeadRock's two steps and `sign`, TerraLeads' `check_sum`),
+//! and [`omnicpa`] for OmniCPA's signed envelopes.
 //!
 //! Every call goes through the SSRF guard ([`affnet_netguard`]): no private, loopback or
 //! link-local targets unless the account allows them; no redirects; the integration's timeout
@@ -16,6 +17,7 @@ pub mod fields;
 pub mod generic;
 pub mod lead;
 pub mod mask;
+pub mod omnicpa;
 pub mod reply;
 pub mod request;
 pub mod spec;
@@ -34,6 +36,7 @@ pub fn adapter(api: &NetworkApi) -> &'static dyn LeadApi {
         spec::Adapter::Generic => &generic::Generic,
         spec::Adapter::Leadrock => &custom::Leadrock,
         spec::Adapter::Terraleads => &custom::Terraleads,
+        spec::Adapter::Omnicpa => &omnicpa::Omnicpa,
     }
 }
 

@@ -74,6 +74,17 @@ fn listed(list: &[String], code: Option<&str>, status: u16) -> bool {
         .any(|c| Some(c.as_str()) == code || *c == status)
 }
 
+/// Whether a refusal speaks of the caller's IP address (a word `IP`, or a whitelist), not of
+/// any word that merely holds the letters (`description`, `recipient`).
+fn mentions_ip(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains("whitelist")
+        || lower.contains("white list")
+        || lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word == "ip" || word == "ips" || word == "ipv4")
+}
+
 fn has_word(words: &[String], text: &str) -> bool {
     let lower = text.to_lowercase();
     words.iter().any(|w| lower.contains(w.as_str()))
@@ -144,8 +155,7 @@ pub fn classify_test(reply: &Reply, raw: &RawReply) -> crate::lead::TestOutcome 
             detail: format!("the network answered HTTP {status}: {message}"),
         };
     }
-    let lower = message.to_lowercase();
-    let fix = if lower.contains("ip") {
+    let fix = if mentions_ip(&message) {
         "add this server's public IPv4 address to the network's IP whitelist"
     } else {
         "check the credentials of the integration (a new key from the network's account)"
@@ -153,5 +163,46 @@ pub fn classify_test(reply: &Reply, raw: &RawReply) -> crate::lead::TestOutcome 
     TestOutcome::Authentication {
         detail: format!("HTTP {status}: {message}"),
         fix: fix.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::TestOutcome;
+    use std::time::Duration;
+
+    fn refused(body: &str) -> String {
+        let raw = RawReply {
+            status: Some(403),
+            body: body.into(),
+            failure: None,
+            duration: Duration::ZERO,
+        };
+        let reply = Reply {
+            error_text: vec!["error".into()],
+            ..Reply::default()
+        };
+        match classify_test(&reply, &raw) {
+            TestOutcome::Authentication { fix, .. } => fix,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_ip_hint_is_given_only_when_the_network_speaks_of_the_ip() {
+        for body in [
+            r#"{"error":"Your IP 1.2.3.4 is not allowed"}"#,
+            r#"{"error":"IP-адрес не в белом списке"}"#,
+            r#"{"error":"add the server to the whitelist"}"#,
+        ] {
+            assert!(refused(body).contains("IP whitelist"), "{body}");
+        }
+        for body in [
+            r#"{"error":"invalid description of the key"}"#,
+            r#"{"error":"recipient unknown"}"#,
+        ] {
+            assert!(refused(body).contains("credentials"), "{body}");
+        }
     }
 }

@@ -47,6 +47,8 @@ pub enum Adapter {
     Leadrock,
     /// `check_sum = sha1(json body + api key)` and a `{user_id, data}` envelope.
     Terraleads,
+    /// A `request` envelope `{token, data, dataSign}` signed as PHP encodes it, signed replies.
+    Omnicpa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,7 +90,7 @@ pub struct NetworkApi {
     #[serde(default)]
     pub sources: String,
     /// Why no lead can be sent, for a network whose public material shows an API but no lead
-    /// call affnet could make (MarketCall, OmniCPA).
+    /// call affnet could make (MarketCall).
     #[serde(default)]
     pub no_send: Option<String>,
     #[serde(default)]

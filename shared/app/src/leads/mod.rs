@@ -68,9 +68,18 @@ pub async fn target_of(
     let api = affnet_networks::spec::of(&network.slug)
         .filter(|api| api.send.is_some())
         .ok_or_else(|| unprocessable("no_lead_api", no_lead_api(network)))?;
+    // Only what the catalogue calls required: optional ones (OmniCPA's special price) are sent
+    // when the offer has them.
+    let required = |p: &String| {
+        network
+            .params
+            .iter()
+            .find(|np| np.key == *p)
+            .is_none_or(|np| np.required)
+    };
     let missing: Vec<String> = affnet_networks::params_needed(api)
         .into_iter()
-        .filter(|p| !offer.params.contains_key(p))
+        .filter(|p| required(p) && !offer.params.contains_key(p))
         .collect();
     if !missing.is_empty() {
         return Err(unprocessable(
