@@ -210,3 +210,202 @@ async fn an_omnicpa_lead_goes_in_its_signed_envelope() {
     assert_eq!(omni["api"]["test"], true, "{omni}");
     assert_eq!(omni["api"]["statuses"], false, "{omni}");
 }
+
+/// `POST /integrations/{id}/test` on a CPA integration: one read-only call (KMA's offer list),
+/// answered in the TUNE test's shape; a refusal says what to fix; a failure to reach the
+/// network is a connection failure; no lead is ever created, and the key is never answered.
+#[tokio::test]
+async fn a_cpa_connection_test_reads_like_tunes_and_sends_no_lead() {
+    let env = Env::new(store(), "kma", json!({"kma": "CH1"})).await;
+    let uri = format!("/integrations/{}/test", env.integration.id);
+    let test = || async { env.pb.post(&uri, "application/json", "").await };
+    let names = |r: &Value| -> Vec<String> {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let check = |r: &Value, name: &str| -> Value {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{name}` check in {r}"))
+    };
+
+    Mock::given(method("GET"))
+        .and(path("/"))
+        .and(query_param("method", "getoffers"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"offers":[]}"#))
+        .mount(&env.network)
+        .await;
+    let ok = test().await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.json["ok"], true, "{}", ok.text);
+    assert_eq!(
+        names(&ok.json),
+        ["integration", "settings", "connection", "authentication"]
+    );
+    assert!(ok.json["latency_ms"].is_u64(), "{}", ok.text);
+    let sent = env.network.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].method.as_str(), "GET");
+    assert!(
+        sent[0]
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "token" && v == lead_cases::KEY),
+        "the key goes as `token`"
+    );
+
+    env.network.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_string(r#"{"message":"IP 10.1.2.3 is not allowed"}"#),
+        )
+        .mount(&env.network)
+        .await;
+    let refused = test().await;
+    assert_eq!(refused.json["ok"], false, "{}", refused.text);
+    assert_eq!(check(&refused.json, "connection")["ok"], true);
+    let auth = check(&refused.json, "authentication");
+    assert_eq!(auth["code"], "authentication_failed", "{auth}");
+    assert!(
+        auth["detail"].as_str().unwrap().contains("not allowed"),
+        "{auth}"
+    );
+    assert!(
+        auth["fix"].as_str().unwrap().contains("IP whitelist"),
+        "{auth}"
+    );
+
+    for (status, delay) in [(503, 0), (200, 1_500)] {
+        env.network.reset().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_string(r#"{"offers":[]}"#)
+                    .set_delay(std::time::Duration::from_millis(delay)),
+            )
+            .mount(&env.network)
+            .await;
+        let failed = test().await;
+        assert_eq!(failed.json["ok"], false, "{}", failed.text);
+        let connection = check(&failed.json, "connection");
+        assert_eq!(connection["code"], "connection_failed", "{connection}");
+        if delay > 0 {
+            // The integration's timeout_ms (1000) bounds the call.
+            assert!(
+                connection["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("timeout_ms"),
+                "{connection}"
+            );
+        }
+        assert!(!failed.text.contains(lead_cases::KEY));
+    }
+    assert!(!ok.text.contains(lead_cases::KEY) && !refused.text.contains(lead_cases::KEY));
+    // Read-only: nothing ever reached the lead call, and no lead exists.
+    assert!(
+        env.network
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() != "/lead/add")
+    );
+    assert!(
+        env.pb.get("/leads").await.json["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `GET /networks` says per CPA network what works (send, statuses, test) and how sure the
+/// facts are; a network with neither sending nor statuses says "postbacks only".
+#[tokio::test]
+async fn networks_say_what_works_and_how_sure_it_is() {
+    let env = Env::new(store(), "kma", json!({"kma": "CH1"})).await;
+    let networks = env.pb.get("/networks").await;
+    let list = networks.json["networks"].as_array().unwrap();
+    let api = |slug: &str| {
+        list.iter()
+            .find(|n| n["slug"] == slug)
+            .unwrap_or_else(|| panic!("{slug} listed"))["api"]
+            .clone()
+    };
+    let flags = |slug: &str| {
+        let a = api(slug);
+        (
+            a["send"].as_bool().unwrap(),
+            a["statuses"].as_bool().unwrap(),
+            a["test"].as_bool().unwrap(),
+            a["grade"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(flags("webvork"), (true, true, true, "V".into()));
+    assert_eq!(flags("whocpa"), (true, true, true, "D".into()));
+    assert_eq!(flags("kma"), (true, false, true, "C".into()));
+    assert_eq!(flags("leadbit"), (true, false, false, "C".into()));
+    assert_eq!(flags("zcpa"), (false, false, false, "P".into()));
+    assert_eq!(api("zcpa")["note"], "postbacks only");
+    assert!(api("webvork").get("note").is_none());
+    // Every CPA network says all four; TUNE networks have no `api`.
+    let mut cpa = 0;
+    for n in list {
+        if n["kind"] == "cpa" {
+            cpa += 1;
+            let a = &n["api"];
+            for flag in ["send", "statuses", "test"] {
+                assert!(a[flag].is_boolean(), "{}: {flag}", n["slug"]);
+            }
+            assert!(
+                ["D", "V", "C", "P", "—"].contains(&a["grade"].as_str().unwrap()),
+                "{}",
+                n["slug"]
+            );
+        } else {
+            assert!(n.get("api").is_none(), "{}", n["slug"]);
+        }
+    }
+    assert_eq!(cpa, 48);
+}
+
+/// An offer stored without a parameter its network's lead call needs (one saved before the
+/// catalogue required it) answers 422 naming it, before anything is stored or sent.
+#[tokio::test]
+async fn a_lead_for_an_offer_missing_a_needed_parameter_is_422() {
+    let env = Env::new(store(), "kma", json!({"kma": "CH1"})).await;
+    let mut offer = env.offer.clone();
+    offer.params.remove("kma");
+    env.pb.state.repo.update_offer(&offer, None).await.unwrap();
+    let r = env.post_lead(&env.body(&env.click().await), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.json["error"]["code"], "missing_offer_params",
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`kma`"),
+        "{}",
+        r.text
+    );
+    assert!(env.network.received_requests().await.unwrap().is_empty());
+    assert!(
+        env.pb.get("/leads").await.json["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -85,9 +85,18 @@ fn mentions_ip(text: &str) -> bool {
             .any(|word| word == "ip" || word == "ips" || word == "ipv4")
 }
 
+/// Whether `text` holds one of `words` at the start of a word (`ip` in "IP 1.2.3.4", not in
+/// "description"; `дубл` in "дубль"): a refusal of a field must not read as a bad key.
 fn has_word(words: &[String], text: &str) -> bool {
     let lower = text.to_lowercase();
-    words.iter().any(|w| lower.contains(w.as_str()))
+    words.iter().any(|w| {
+        lower.match_indices(w.as_str()).any(|(at, _)| {
+            !lower[..at]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+        })
+    })
 }
 
 /// What a send reply means. Transport failures, 429 and 5xx are transient; duplicates and
@@ -187,6 +196,18 @@ mod tests {
             TestOutcome::Authentication { fix, .. } => fix,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn words_count_at_the_start_of_a_word_only() {
+        let words = |list: &[&str]| list.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let auth = words(&["ip", "check_sum", "user"]);
+        assert!(has_word(&auth, "IP 1.2.3.4 is not allowed"));
+        assert!(has_word(&auth, "wrong check_sum"));
+        assert!(has_word(&auth, "(user_id) unknown"));
+        assert!(!has_word(&auth, "invalid description"));
+        assert!(!has_word(&auth, "superuser field too long"));
+        assert!(has_word(&words(&["дубл"]), "Это дубль заказа"));
     }
 
     #[test]

@@ -127,6 +127,156 @@ async fn terraleads_signs_the_json_body_with_its_key() {
     }
 }
 
+/// How a LeadRock or TerraLeads reply reads, for every kind of answer.
+fn kind(outcome: &SendOutcome) -> String {
+    match outcome {
+        SendOutcome::Sent { .. } => "sent".into(),
+        SendOutcome::Duplicate { .. } => "duplicate".into(),
+        SendOutcome::Rejected { .. } => "rejected".into(),
+        SendOutcome::Retry { kind, .. } => format!("retry {}", kind.as_str()),
+    }
+}
+
+#[tokio::test]
+async fn leadrock_duplicates_refusals_and_failures() {
+    let api = spec::of("leadrock").unwrap();
+    let creds = credentials(&[("key", KEY), ("secret", SECRET)]);
+    // (the flow URL's answer, the save call's answer, what the lead becomes)
+    let cases: &[((u16, &str), (u16, &str, u64), &str)] = &[
+        (
+            (200, "t-1"),
+            (400, r#"{"message":"Duplicate lead"}"#, 0),
+            "duplicate",
+        ),
+        (
+            (200, "t-1"),
+            (400, r#"{"message":"Phone is invalid"}"#, 0),
+            "rejected",
+        ),
+        (
+            (200, "t-1"),
+            (401, r#"{"message":"bad api_key"}"#, 0),
+            "retry authentication",
+        ),
+        ((200, "t-1"), (502, "bad gateway", 0), "retry server"),
+        (
+            (200, "t-1"),
+            (200, r#"{"data":{"id":1}}"#, 1_500),
+            "retry timeout",
+        ),
+        // The first step fails: nothing is saved.
+        (
+            (503, "busy"),
+            (200, r#"{"data":{"id":1}}"#, 0),
+            "retry server",
+        ),
+        ((200, ""), (200, r#"{"data":{"id":1}}"#, 0), "retry server"),
+    ];
+    for ((track_status, track_body), (status, body, delay), want) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/URL-1"))
+            .respond_with(ResponseTemplate::new(*track_status).set_body_string(*track_body))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/v2/lead/save"))
+            .respond_with(
+                ResponseTemplate::new(*status)
+                    .set_body_string(*body)
+                    .set_delay(Duration::from_millis(*delay)),
+            )
+            .mount(&server)
+            .await;
+        let uri = server.uri();
+        let flow = format!("{uri}/URL-1");
+        let got = adapter(api)
+            .send_lead(
+                api,
+                &account(&creds, &uri, 500),
+                &lead(&[("leadrock", &flow)]),
+            )
+            .await
+            .unwrap()
+            .result;
+        assert_eq!(
+            kind(&got),
+            *want,
+            "{track_status} {track_body:?} / {status} {body}: {got:?}"
+        );
+        let saves = requests(&server)
+            .await
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .count();
+        assert_eq!(
+            saves,
+            usize::from(*track_status == 200 && !track_body.is_empty())
+        );
+    }
+}
+
+#[tokio::test]
+async fn terraleads_duplicates_refusals_and_failures() {
+    let api = spec::of("terraleads").unwrap();
+    let creds = credentials(&[("user_id", USER), ("api_key", KEY)]);
+    let cases: &[(u16, &str, u64, &str)] = &[
+        (
+            200,
+            r#"{"status":"error","error":"Duplicate lead"}"#,
+            0,
+            "duplicate",
+        ),
+        (
+            200,
+            r#"{"status":"error","error":"Invalid phone"}"#,
+            0,
+            "rejected",
+        ),
+        // A field's refusal whose text merely holds "ip" is not an auth error.
+        (
+            200,
+            r#"{"status":"error","error":"Invalid description"}"#,
+            0,
+            "rejected",
+        ),
+        (
+            200,
+            r#"{"status":"error","error":"Wrong check_sum"}"#,
+            0,
+            "retry authentication",
+        ),
+        (
+            200,
+            r#"{"status":"error","error":"IP 1.2.3.4 is not allowed"}"#,
+            0,
+            "retry authentication",
+        ),
+        (500, "oops", 0, "retry server"),
+        (429, "slow down", 0, "retry rate_limited"),
+        (
+            200,
+            r#"{"status":"ok","data":{"id":1}}"#,
+            1_500,
+            "retry timeout",
+        ),
+    ];
+    for (status, body, delay, want) in cases {
+        let server = network(*status, body, Duration::from_millis(*delay)).await;
+        let uri = server.uri();
+        let got = adapter(api)
+            .send_lead(
+                api,
+                &account(&creds, &uri, 500),
+                &lead(&[("terra", "1502")]),
+            )
+            .await
+            .unwrap()
+            .result;
+        assert_eq!(kind(&got), *want, "{status} {body}: {got:?}");
+    }
+}
+
 fn refs(ids: &[(&str, &str)]) -> Vec<LeadRef> {
     ids.iter()
         .map(|(order, click)| LeadRef {

@@ -639,9 +639,18 @@ async fn auth_errors_5xx_and_timeouts_are_retried() {
             case.slug
         );
     }
-    // Timeouts: a few networks (each one costs the timeout).
-    for case in CASES.iter().take(4) {
-        let (outcome, _, _) = send(case, 200, case.ok.1, Duration::from_millis(1_500), 200).await;
+    // Timeouts: every network, all at once (each one waits out the 200 ms timeout).
+    let mut waits = tokio::task::JoinSet::new();
+    for case in CASES {
+        waits.spawn(async move {
+            let (outcome, _server, _) =
+                send(case, 200, case.ok.1, Duration::from_millis(1_500), 200).await;
+            (case.slug, outcome)
+        });
+    }
+    let mut timed_out = 0;
+    while let Some(done) = waits.join_next().await {
+        let (slug, outcome) = done.unwrap();
         assert!(
             matches!(
                 outcome,
@@ -650,8 +659,9 @@ async fn auth_errors_5xx_and_timeouts_are_retried() {
                     ..
                 }
             ),
-            "{}: {outcome:?}",
-            case.slug
+            "{slug}: {outcome:?}"
         );
+        timed_out += 1;
     }
+    assert_eq!(timed_out, CASES.len());
 }
