@@ -203,3 +203,89 @@ pub async fn sync_now(
         .await?;
     Ok(Json(run))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use affnet_core::Catalogue;
+
+    /// Each status network's own words and codes, as the reference records them, read as ours.
+    #[test]
+    fn each_networks_words_map_to_our_statuses() {
+        use Status::*;
+        let cases: &[(&str, &[(&str, Status)])] = &[
+            // 0 Pending, 1 Approved, 2 Rejected, 3 Spam, 4 Double.
+            (
+                "whocpa",
+                &[
+                    ("0", Pending),
+                    ("1", Approved),
+                    ("2", Rejected),
+                    ("3", Trash),
+                    ("4", Trash),
+                ],
+            ),
+            (
+                "webvork",
+                &[
+                    ("confirmed", Approved),
+                    ("rejected", Rejected),
+                    ("trash", Trash),
+                ],
+            ),
+            (
+                "monsterleads",
+                &[("approved", Approved), ("aborted", Rejected)],
+            ),
+            (
+                "terraleads",
+                &[
+                    ("accept", Pending),
+                    ("expect", Pending),
+                    ("confirm", Approved),
+                    ("reject", Rejected),
+                    ("fail", Rejected),
+                    ("trash", Trash),
+                ],
+            ),
+            // Its templates' 1 / 2 / 3, 4.
+            (
+                "cpatl",
+                &[
+                    ("1", Pending),
+                    ("2", Approved),
+                    ("3", Rejected),
+                    ("4", Rejected),
+                ],
+            ),
+            (
+                "limonad",
+                &[
+                    ("approve", Approved),
+                    ("cancel", Rejected),
+                    ("trash", Trash),
+                ],
+            ),
+        ];
+        for (slug, words) in cases {
+            let network = Catalogue::embedded().network(slug).unwrap();
+            let call = affnet_networks::spec::of(slug)
+                .and_then(|a| a.statuses.as_ref())
+                .unwrap_or_else(|| panic!("{slug} loads statuses"));
+            for (word, want) in *words {
+                assert_eq!(
+                    status_of(call, network, word),
+                    Some(*want),
+                    "{slug}: {word}"
+                );
+                let shouted = word.to_uppercase();
+                assert_eq!(
+                    status_of(call, network, &shouted),
+                    Some(*want),
+                    "{slug}: {shouted}"
+                );
+            }
+            assert_eq!(status_of(call, network, "no-such-word"), None, "{slug}");
+        }
+    }
+}

@@ -40,6 +40,7 @@ macro_rules! lead_suite {
             a_lead_without_order_id_is_found_by_its_click,
             a_lead_adopts_the_conversion_its_postback_made_first,
             a_lead_names_the_conversion_a_postback_by_its_click_made_first,
+            the_lead_list_filters_and_pages,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -131,6 +132,11 @@ impl Env {
     /// A fresh click ID on the offer from message `msg` and creative `cr`, whose labels are
     /// stored as the click route stores them.
     pub async fn click(&self) -> String {
+        self.click_on(&self.offer.id).await
+    }
+
+    /// A fresh click ID on the offer `offer_id`.
+    pub async fn click_on(&self, offer_id: &str) -> String {
         let random: [u8; 8] = rand8();
         let labels = Labels::new("msg", "cr");
         let handle = affnet_app::click_labels::register(&self.pb.state, &labels)
@@ -138,7 +144,7 @@ impl Env {
             .expect("labels stored");
         ClickId::mint(
             &self.pb.state.config.click_key,
-            &self.offer.id,
+            offer_id,
             handle,
             Utc::now().timestamp() as u64,
             random,
@@ -593,4 +599,127 @@ pub async fn personal_data_is_erased_and_the_rest_stays(store: Arc<dyn ItemStore
     assert_eq!(lead["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(lead["conversion"]["status"], "pending");
     assert_eq!(lead["network_order_id"], "G-9");
+}
+
+/// `GET /leads` through the router: each filter (integration, offer, status, from/to) keeps
+/// exactly its leads, pages join up without loss or repeat, and no item holds personal data.
+pub async fn the_lead_list_filters_and_pages(store: Arc<dyn ItemStore>) {
+    let env = Env::webvork(store).await;
+    let started = Utc::now() - chrono::Duration::seconds(1);
+    let other = env
+        .pb
+        .post(
+            "/offers",
+            "application/json",
+            json!({"integration_id": env.integration.id, "name": "Keto 2", "payout": "12",
+                   "currency": "EUR", "tracking_url": "https://landing.example/k2?c={click_id}",
+                   "params": {"webvork": "8"}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    let other = other.json["id"].as_str().unwrap().to_string();
+    for guid in ["G-A", "G-B", "G-C"] {
+        env.answer(
+            "GET",
+            NEW_LEAD,
+            200,
+            &format!(r#"{{"status":"ok","guid":"{guid}"}}"#),
+            Duration::ZERO,
+            Some(1),
+        )
+        .await;
+    }
+    env.answer(
+        "GET",
+        NEW_LEAD,
+        200,
+        r#"{"status":"error","msg":"invalid phone"}"#,
+        Duration::ZERO,
+        None,
+    )
+    .await;
+    let mut ids = Vec::new();
+    for offer in [&env.offer.id, &env.offer.id, &other, &env.offer.id] {
+        let r = env
+            .post_lead(&env.body(&env.click_on(offer).await), None)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        ids.push(r.json["lead_id"].as_str().unwrap().to_string());
+    }
+    let (a, b, c, d) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let listed = |query: String| {
+        let pb = &env.pb;
+        async move {
+            let r = pb.get(&format!("/leads{query}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text);
+            assert!(!r.text.contains("Zofia"), "no personal data in lists");
+            let mut got: Vec<String> = r.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    let sorted = |list: &[&String]| {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listed(String::new()).await, sorted(&[a, b, c, d]));
+    assert_eq!(listed(format!("?offer={other}")).await, sorted(&[c]));
+    assert_eq!(
+        listed(format!("?integration={}", env.integration.id)).await,
+        sorted(&[a, b, c, d])
+    );
+    assert!(
+        listed("?integration=01NOSUCHINTEGRATION000000".into())
+            .await
+            .is_empty()
+    );
+    assert_eq!(listed("?status=rejected".into()).await, sorted(&[d]));
+    assert_eq!(
+        listed(format!("?status=sent&offer={}", env.offer.id)).await,
+        sorted(&[a, b])
+    );
+    let from = started.format("%Y-%m-%dT%H:%M:%SZ");
+    assert_eq!(listed(format!("?from={from}")).await, sorted(&[a, b, c, d]));
+    let later = (Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    assert!(listed(format!("?from={later}")).await.is_empty());
+    // A date `to` is the end of that day; a time is that instant.
+    let earlier = (started - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    assert!(listed(format!("?to={earlier}")).await.is_empty());
+    let yesterday = (started - chrono::Duration::days(1)).format("%Y-%m-%d");
+    assert!(listed(format!("?to={yesterday}")).await.is_empty());
+    let today = Utc::now().format("%Y-%m-%d");
+    assert_eq!(listed(format!("?to={today}")).await, sorted(&[a, b, c, d]));
+
+    // Pages of 3: the second holds the rest, and the two join up exactly.
+    let first = env.pb.get("/leads?limit=3").await;
+    let page: Vec<String> = first.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(page.len(), 3, "{}", first.text);
+    let cursor = first.json["next_cursor"].as_str().expect("a next page");
+    let second = env.pb.get(&format!("/leads?limit=3&cursor={cursor}")).await;
+    let mut all: Vec<String> = second.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .chain(page)
+        .collect();
+    assert!(second.json["next_cursor"].is_null(), "{}", second.text);
+    all.sort();
+    assert_eq!(all, sorted(&[a, b, c, d]));
+
+    let bad = env.pb.get("/leads?status=approved").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("status"), "{}", bad.text);
 }
