@@ -275,6 +275,11 @@ async fn a_status_sync_job_loads_statuses_and_a_gone_or_disabled_one_is_skipped(
             async move { handle(state, app, LambdaEvent::new(payload, Context::default())).await }
         };
 
+        // The every-minute lead jobs no longer load statuses: the schedule alone does.
+        let tick = affnet_app::leads::jobs::run_lead_jobs(&state).await;
+        assert!(tick.get("status_syncs").is_none(), "{tick}");
+        assert_eq!(env.sent_to_network("/v1/get-lead-status").await, 0);
+
         // The network down: the load failed as a whole.
         let error = invoke(payload.clone())
             .await
