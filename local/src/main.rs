@@ -70,7 +70,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "AFFNET_ADMIN_TOKEN is not set: the management API is open to anyone who can reach {listen}"
         );
     }
-    // Automatic offer sync runs in-process here (EventBridge Scheduler on AWS).
+    // Automatic offer sync, reconciliation and each integration's status loading run
+    // in-process here (EventBridge Scheduler on AWS).
     let scheduler = affnet_app::schedule_local::LocalScheduler::new();
     let state = AppState::new(store, config)
         .with_scheduler(scheduler.clone())
@@ -85,8 +86,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     scheduler.start(state.clone()).await?;
-    // Lead retries, status loading and erasure of personal data: every minute, in-process here
-    // (EventBridge Scheduler invokes the offer-sync function for them on AWS).
+    // Lead retries, erasure of personal data and the silence watch: every minute, in-process
+    // here (EventBridge Scheduler invokes the offer-sync function for them on AWS). Status
+    // loading is not on this tick: the scheduler above runs it per integration.
     let _lead_jobs = affnet_app::leads::jobs::spawn_local(state.clone(), Duration::from_secs(60));
     // Webhook deliveries drain the event feed here (the events function does on AWS).
     let deliveries = affnet_app::events::drain::start(&state)?;

@@ -1752,12 +1752,13 @@ fn short_tags_read_as_long_forms() {
     assert!(refs(&one_or_many(get(&value, "d"))[0].clone(), "X"));
 }
 
-/// Reconciliation schedules fall under the grants made for sync schedules (`affnet-sync-*`).
+/// Reconciliation and status-loading schedules fall under the grants made for sync schedules
+/// (`affnet-sync-*`).
 #[test]
-fn reconciliation_schedules_fall_under_the_sync_schedule_grants() {
+fn every_jobs_schedules_fall_under_the_sync_schedule_grants() {
     use affnet_app::schedule::Job;
     let prefix = routes_schedule_prefix();
-    for job in [Job::Sync, Job::Reconcile] {
+    for job in Job::ALL {
         let name = job.schedule_name("01J9ZQ5ZK6F3H2M8N4P7R1S0TV");
         assert!(
             name.starts_with(&prefix),

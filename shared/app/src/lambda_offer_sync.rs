@@ -2,6 +2,7 @@
 //! routes (served by the same axum router as everywhere), and EventBridge Scheduler's direct
 //! invocations `{"integration_id": "..."}`, which run a scheduled sync, or
 //! `{"integration_id": "...", "job": "reconcile"}`, a scheduled reconciliation, or
+//! `{"integration_id": "...", "job": "status_sync"}`, a scheduled status load, or
 //! `{"job": "lead_jobs"}`, the lead jobs.
 
 use crate::offer_sync::run_scheduled;
@@ -44,8 +45,8 @@ pub fn scheduled_integration_id(payload: &Value) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// The lead jobs' schedule (`{"job": "lead_jobs"}`, every minute): retries, status loading,
-/// erasure of personal data (see [`crate::leads::jobs`]).
+/// The lead jobs' schedule (`{"job": "lead_jobs"}`, every minute): retries, erasure of
+/// personal data, the silence watch (see [`crate::leads::jobs`]).
 pub fn is_lead_jobs(payload: &Value) -> bool {
     payload.get("job").and_then(Value::as_str) == Some(LEAD_JOBS)
 }
@@ -53,12 +54,13 @@ pub fn is_lead_jobs(payload: &Value) -> bool {
 /// The `job` of the lead jobs' scheduler input.
 pub const LEAD_JOBS: &str = "lead_jobs";
 
-/// The job of a scheduler invocation: `"job": "reconcile"`, else sync.
+/// The job of a scheduler invocation: `"job": "reconcile"` or `"status_sync"`, else sync.
 pub fn scheduled_job(payload: &Value) -> Job {
-    match payload.get("job").and_then(Value::as_str) {
-        Some("reconcile") => Job::Reconcile,
-        _ => Job::Sync,
-    }
+    payload
+        .get("job")
+        .and_then(Value::as_str)
+        .and_then(Job::parse)
+        .unwrap_or(Job::Sync)
 }
 
 /// The instant to stop by: the invocation's deadline (Unix milliseconds; 0 = unknown) less
@@ -101,6 +103,13 @@ pub enum InvocationError {
         run_id: String,
         message: String,
     },
+    /// The scheduled status load failed as a whole (it could not run, or every request to the
+    /// network failed).
+    #[error("scheduled status load of {integration_id} failed: {message}")]
+    StatusSyncFailed {
+        integration_id: String,
+        message: String,
+    },
     /// The payload was neither a scheduler event nor an HTTP event.
     #[error("neither a scheduler event nor an HTTP event: {0}")]
     UnknownEvent(String),
@@ -115,6 +124,7 @@ impl InvocationError {
             InvocationError::SyncFailed { .. } => "SyncFailed",
             InvocationError::SyncNotRun { .. } => "SyncNotRun",
             InvocationError::ReconcileFailed { .. } => "ReconcileFailed",
+            InvocationError::StatusSyncFailed { .. } => "StatusSyncFailed",
             InvocationError::UnknownEvent(_) => "UnknownEvent",
             InvocationError::Response(_) => "ResponseError",
         }
@@ -142,8 +152,12 @@ pub async fn handle(
         return Ok(crate::leads::jobs::run_lead_jobs(&state).await);
     }
     if let Some(integration_id) = scheduled_integration_id(&payload) {
-        if scheduled_job(&payload) == Job::Reconcile {
-            return reconcile_scheduled(&state, integration_id, deadline_of(&context)).await;
+        match scheduled_job(&payload) {
+            Job::Reconcile => {
+                return reconcile_scheduled(&state, integration_id, deadline_of(&context)).await;
+            }
+            Job::StatusSync => return status_sync_scheduled(&state, integration_id).await,
+            Job::Sync => {}
         }
         let log = run_scheduled(&state, &integration_id, deadline_of(&context))
             .await
@@ -194,4 +208,37 @@ async fn reconcile_scheduled(
         });
     }
     Ok(json!({ "integration_id": integration_id, "job": "reconcile", "run": run }))
+}
+
+/// A scheduled status load; one that failed as a whole fails the invocation, a skipped one (or
+/// one of a deleted integration) does not.
+async fn status_sync_scheduled(
+    state: &AppState,
+    integration_id: String,
+) -> Result<Value, InvocationError> {
+    use crate::leads::status_sync::{Scheduled, run_scheduled};
+    let outcome =
+        run_scheduled(state, &integration_id)
+            .await
+            .map_err(|e| InvocationError::SyncNotRun {
+                integration_id: integration_id.clone(),
+                message: e.to_string(),
+            })?;
+    let job = Job::StatusSync.as_str();
+    Ok(match outcome {
+        Scheduled::Gone => {
+            json!({ "integration_id": integration_id, "job": job, "status": "skipped",
+                                   "message": "the integration was deleted; its schedules were removed" })
+        }
+        Scheduled::Skipped(reason) => json!({ "integration_id": integration_id, "job": job,
+                                              "status": "skipped", "message": reason }),
+        Scheduled::Ran(run) => json!({ "integration_id": integration_id, "job": job,
+                                       "status": "succeeded", "run": run }),
+        Scheduled::Failed(message) => {
+            return Err(InvocationError::StatusSyncFailed {
+                integration_id,
+                message,
+            });
+        }
+    })
 }

@@ -1,8 +1,10 @@
 //! EventBridge Scheduler adapter: per integration in the `default` group, the sync schedule
 //! `affnet-sync-<integration id>` (`rate(1 hour)` or `rate(1 day)`, invoking the offer-sync
-//! function with `{"integration_id": "<id>"}`) and the reconciliation schedule
+//! function with `{"integration_id": "<id>"}`), the reconciliation schedule
 //! `affnet-sync-reconcile-<integration id>` (`rate(1 day)`, `{"integration_id": "<id>", "job":
-//! "reconcile"}`), both through the scheduler's role.
+//! "reconcile"}`) and the status-loading schedule `affnet-sync-status-<integration id>`
+//! (`rate(N minutes)`, `{"integration_id": "<id>", "job": "status_sync"}`), all through the
+//! scheduler's role.
 //!
 //! Configuration (template.yaml sets them): `AFFNET_SYNC_FUNCTION_ARN` (the target),
 //! `AFFNET_SCHEDULER_ROLE_ARN` (the role EventBridge Scheduler assumes to invoke it) and
@@ -112,11 +114,16 @@ impl EventBridgeScheduler {
         self
     }
 
-    fn target(&self, job: Job, integration_id: &str) -> Result<Target, ScheduleError> {
+    fn target(
+        &self,
+        job: Job,
+        integration_id: &str,
+        frequency: Frequency,
+    ) -> Result<Target, ScheduleError> {
         let missing = |var: &str| ScheduleError(format!("{var} is not set on this function"));
         let input = match job {
             Job::Sync => serde_json::json!({ "integration_id": integration_id }),
-            Job::Reconcile => {
+            Job::Reconcile | Job::StatusSync => {
                 serde_json::json!({ "integration_id": integration_id, "job": job.as_str() })
             }
         }
@@ -130,10 +137,11 @@ impl EventBridgeScheduler {
             .role_arn(self.role_arn.clone().ok_or_else(|| missing(ROLE_ARN_VAR))?)
             .input(input)
             // A run lost to an error is made up by the next tick; two retries cover throttling.
+            // An invocation is not kept past the next tick (EventBridge allows 60 s to 24 h).
             .retry_policy(
                 RetryPolicy::builder()
                     .maximum_retry_attempts(2)
-                    .maximum_event_age_in_seconds(3600)
+                    .maximum_event_age_in_seconds(max_event_age(frequency))
                     .build(),
             )
             .set_dead_letter_config(
@@ -144,6 +152,13 @@ impl EventBridgeScheduler {
             .build()
             .map_err(|e| failed("schedule target", e))
     }
+}
+
+/// How long EventBridge Scheduler keeps retrying an invocation: an hour, or one period of a
+/// shorter schedule (at least the minimum, 60 s), so a retried run does not meet the next one.
+pub fn max_event_age(frequency: Frequency) -> i32 {
+    let period = i32::try_from(frequency.period().as_secs()).unwrap_or(i32::MAX);
+    period.clamp(60, 3600)
 }
 
 fn window() -> Result<FlexibleTimeWindow, ScheduleError> {
@@ -191,6 +206,9 @@ impl SyncScheduler for EventBridgeScheduler {
             Job::Reconcile => {
                 format!("affnet reconciliation of integration {integration_id} with TUNE's reports")
             }
+            Job::StatusSync => {
+                format!("affnet lead status loading of integration {integration_id}")
+            }
         };
         let created = self
             .client
@@ -200,7 +218,7 @@ impl SyncScheduler for EventBridgeScheduler {
             .description(&description)
             .schedule_expression(frequency.rate_expression())
             .flexible_time_window(window()?)
-            .target(self.target(job, integration_id)?)
+            .target(self.target(job, integration_id, frequency)?)
             .state(ScheduleState::Enabled)
             .send()
             .await;
@@ -215,7 +233,7 @@ impl SyncScheduler for EventBridgeScheduler {
                 .description(&description)
                 .schedule_expression(frequency.rate_expression())
                 .flexible_time_window(window()?)
-                .target(self.target(job, integration_id)?)
+                .target(self.target(job, integration_id, frequency)?)
                 .state(ScheduleState::Enabled)
                 .send()
                 .await

@@ -1,11 +1,11 @@
 //! The local server's scheduler: one tokio task per scheduled integration and job (sync,
-//! reconciliation), behind the same
+//! reconciliation, status loading), behind the same
 //! [`SyncScheduler`] port as EventBridge Scheduler. Schedules live in memory, so
 //! [`LocalScheduler::start`] rebuilds them from the stored integrations at startup.
 
 use crate::offer_sync::run_scheduled;
 use crate::reconcile::run_scheduled_reconcile;
-use crate::schedule::{Frequency, Job, ScheduleError, SyncScheduler, wanted, wanted_reconcile};
+use crate::schedule::{Frequency, Job, ScheduleError, SyncScheduler};
 use crate::state::AppState;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -23,6 +23,8 @@ pub struct LocalScheduler {
     tasks: Mutex<HashMap<(Job, String), Entry>>,
     hourly: Duration,
     daily: Duration,
+    /// One minute of a [`Frequency::Minutes`] period.
+    minute: Duration,
 }
 
 impl LocalScheduler {
@@ -32,16 +34,35 @@ impl LocalScheduler {
 
     /// Shorter periods, for tests.
     pub fn with_periods(hourly: Duration, daily: Duration) -> Arc<LocalScheduler> {
+        Self::with_periods_and_minute(hourly, daily, Duration::from_secs(60))
+    }
+
+    /// Shorter periods, for tests, `minute` included: `Minutes(n)` runs every `n * minute`.
+    pub fn with_periods_and_minute(
+        hourly: Duration,
+        daily: Duration,
+        minute: Duration,
+    ) -> Arc<LocalScheduler> {
         Arc::new(LocalScheduler {
             state: OnceLock::new(),
             tasks: Mutex::new(HashMap::new()),
             hourly,
             daily,
+            minute,
         })
     }
 
+    /// How often a schedule of `frequency` runs here.
+    pub fn period_of(&self, frequency: Frequency) -> Duration {
+        match frequency {
+            Frequency::Hourly => self.hourly,
+            Frequency::Daily => self.daily,
+            Frequency::Minutes(n) => self.minute * n.max(1),
+        }
+    }
+
     /// Starts running schedules with `state` (whose scheduler is this one) and schedules every
-    /// stored integration that wants automatic sync.
+    /// job each stored integration wants (sync, reconciliation, status loading).
     pub async fn start(&self, state: AppState) -> Result<usize, ScheduleError> {
         let _ = self.state.set(state.clone());
         let mut cursor = None;
@@ -53,11 +74,8 @@ impl LocalScheduler {
                 .await
                 .map_err(|e| ScheduleError(e.to_string()))?;
             for integration in &page {
-                for (job, wanted) in [
-                    (Job::Sync, wanted(integration)),
-                    (Job::Reconcile, wanted_reconcile(integration)),
-                ] {
-                    if let Some(frequency) = wanted {
+                for job in Job::ALL {
+                    if let Some(frequency) = job.wanted(integration) {
                         self.upsert_job(job, &integration.id, frequency).await?;
                         scheduled += 1;
                     }
@@ -108,10 +126,7 @@ impl LocalScheduler {
     ) -> Option<watch::Sender<()>> {
         let state = self.state.get()?.clone();
         let (stop, mut stopped) = watch::channel(());
-        let period = match frequency {
-            Frequency::Hourly => self.hourly,
-            Frequency::Daily => self.daily,
-        };
+        let period = self.period_of(frequency);
         let id = integration_id.to_string();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -126,6 +141,15 @@ impl LocalScheduler {
                 let result = match job {
                     Job::Sync => run_scheduled(&state, &id, None).await.map(|_| ()),
                     Job::Reconcile => run_scheduled_reconcile(&state, &id, None).await.map(|_| ()),
+                    Job::StatusSync => {
+                        match crate::leads::status_sync::run_scheduled(&state, &id).await {
+                            Ok(crate::leads::status_sync::Scheduled::Failed(message)) => {
+                                tracing::error!(integration = %id, job = job.as_str(), error = %message, "scheduled run failed");
+                                Ok(())
+                            }
+                            other => other.map(|_| ()),
+                        }
+                    }
                 };
                 if let Err(e) = result {
                     tracing::error!(integration = %id, job = job.as_str(), error = %e, "scheduled run failed");

@@ -585,3 +585,76 @@ async fn unreachable_api_domains_are_refused_at_create_and_patch() {
     let kept = call(&router, "GET", &format!("/integrations/{id}"), None).await;
     assert_eq!(kept.json["settings"]["api_domain"], "api.hasoffers.com");
 }
+
+/// `status_sync.every_minutes` is 5–1440, on create and on patch: 4 and 1441 are refused naming
+/// the field (nothing stored, nothing changed); 5 and 1440 are kept.
+#[tokio::test]
+async fn status_sync_every_minutes_is_5_to_1440() {
+    let (router, _) = app();
+    let body = |minutes: u64| {
+        json!({"network": "webvork", "name": "W", "credentials": {"api_key": "k"},
+               "settings": {"status_sync": {"enabled": true, "every_minutes": minutes}}})
+    };
+    for minutes in [4, 1441] {
+        let reply = call(&router, "POST", "/integrations", Some(body(minutes))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{minutes}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json["error"]["field"], "settings.status_sync.every_minutes",
+            "{}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json["error"]["code"], "out_of_range",
+            "{}",
+            reply.text
+        );
+    }
+    assert_eq!(count(&router).await, 0);
+    let mut ids = Vec::new();
+    for minutes in [5, 1440] {
+        let reply = call(&router, "POST", "/integrations", Some(body(minutes))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{minutes}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json["settings"]["status_sync"]["every_minutes"], minutes,
+            "{}",
+            reply.text
+        );
+        ids.push(reply.json["id"].as_str().unwrap().to_string());
+    }
+    let path = format!("/integrations/{}", ids[0]);
+    for minutes in [4, 1441] {
+        let patch = json!({"settings": {"status_sync": {"every_minutes": minutes}}});
+        let reply = call(&router, "PATCH", &path, Some(patch)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{minutes}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json["error"]["field"], "settings.status_sync.every_minutes",
+            "{}",
+            reply.text
+        );
+    }
+    let patch = json!({"settings": {"status_sync": {"every_minutes": 1440}}});
+    let reply = call(&router, "PATCH", &path, Some(patch)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["settings"]["status_sync"]["every_minutes"], 1440);
+    assert_eq!(
+        reply.json["settings"]["status_sync"]["enabled"], true,
+        "kept"
+    );
+    let shown = call(&router, "GET", &path, None).await;
+    assert_eq!(shown.json["settings"]["status_sync"]["every_minutes"], 1440);
+}

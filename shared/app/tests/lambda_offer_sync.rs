@@ -1,6 +1,8 @@
 //! The offer-sync Lambda handler: a scheduler invocation runs a scheduled sync; an API Gateway
 //! event goes to the same router as everywhere.
 
+mod lead_cases;
+mod pb_support;
 mod support;
 
 use affnet_app::lambda_offer_sync::{handle, scheduled_integration_id, scheduled_job};
@@ -211,4 +213,175 @@ async fn a_reconcile_job_runs_a_scheduled_reconciliation() {
     assert_eq!(diagnostic.error_type, "ReconcileFailed");
     let (runs, _) = state.repo.list_recon_runs(&id, 1, None).await.unwrap();
     assert_eq!(runs[0].status, affnet_core::reconcile::RunStatus::Failed);
+}
+
+/// Issue #10: `{"job": "status_sync"}` loads the integration's lead statuses (the mock network
+/// answers); a load whose every request failed fails the invocation as `StatusSyncFailed`; one
+/// for a disabled integration, or a deleted one, is skipped and removes its schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_sync_job_loads_statuses_and_a_gone_or_disabled_one_is_skipped() {
+    use affnet_app::schedule::{Frequency, SyncScheduler};
+    use affnet_app::schedule_local::LocalScheduler;
+    use std::time::Duration;
+    tokio::task::unconstrained(async {
+        // Not started: it only records schedules.
+        let scheduler = LocalScheduler::new();
+        let store: std::sync::Arc<dyn affnet_store::ItemStore> =
+            std::sync::Arc::new(affnet_store::SqliteStore::in_memory().unwrap());
+        let pb = pb_support::Pb::with_scheduler(store, scheduler.clone());
+        let env =
+            lead_cases::Env::webvork_on(pb, json!({"status_sync": {"every_minutes": 20}})).await;
+        let state = env.pb.state.clone();
+        let id = env.integration.id.clone();
+        assert_eq!(
+            scheduler.get_job(Job::StatusSync, &id).await.unwrap(),
+            Some(Frequency::Minutes(20))
+        );
+        let payload = json!({"integration_id": id, "job": "status_sync"});
+        assert_eq!(scheduled_job(&payload), Job::StatusSync);
+        env.answer(
+            "GET",
+            "/v1/new-lead",
+            200,
+            r#"{"status":"ok","guid":"G-9"}"#,
+            Duration::ZERO,
+            None,
+        )
+        .await;
+        env.answer(
+            "GET",
+            "/v1/get-lead-status",
+            503,
+            "down",
+            Duration::ZERO,
+            Some(1),
+        )
+        .await;
+        env.answer(
+            "GET",
+            "/v1/get-lead-status",
+            200,
+            r#"[{"guid":"G-9","status":"confirmed"}]"#,
+            Duration::ZERO,
+            None,
+        )
+        .await;
+        let sent = env.post_lead(&env.body(&env.click().await), None).await;
+        assert_eq!(sent.json["status"], "sent", "{}", sent.text);
+        let lead_id = sent.json["lead_id"].as_str().unwrap().to_string();
+        let invoke = |payload: Value| {
+            let state = state.clone();
+            let app = router::for_function(Function::OfferSync, state.clone());
+            async move { handle(state, app, LambdaEvent::new(payload, Context::default())).await }
+        };
+
+        // The every-minute lead jobs no longer load statuses: the schedule alone does.
+        let tick = affnet_app::leads::jobs::run_lead_jobs(&state).await;
+        assert!(tick.get("status_syncs").is_none(), "{tick}");
+        assert_eq!(env.sent_to_network("/v1/get-lead-status").await, 0);
+
+        // The network down: the load failed as a whole.
+        let error = invoke(payload.clone())
+            .await
+            .expect_err("a failed load fails the invocation");
+        let diagnostic = lambda_http::lambda_runtime::Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "StatusSyncFailed");
+        assert!(
+            diagnostic.error_message.contains(&id),
+            "{}",
+            diagnostic.error_message
+        );
+        assert_eq!(env.lead(&lead_id).await["conversion"]["status"], "pending");
+
+        let out = invoke(payload.clone()).await.unwrap();
+        assert_eq!(
+            (out["job"].as_str(), out["status"].as_str()),
+            (Some("status_sync"), Some("succeeded")),
+            "{out}"
+        );
+        assert_eq!(
+            (
+                out["run"]["leads_asked"].as_u64(),
+                out["run"]["changed"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{out}"
+        );
+        let lead = env.lead(&lead_id).await;
+        assert_eq!(lead["conversion"]["status"], "approved");
+        assert_eq!(
+            lead["conversion"]["history"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()["source"],
+            "api"
+        );
+        assert!(
+            state
+                .repo
+                .status_sync_last_run(&id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            state
+                .repo
+                .list_sync_logs(&id, 10, None)
+                .await
+                .unwrap()
+                .0
+                .is_empty(),
+            "not an offer sync"
+        );
+
+        // Disabled behind the schedule's back (the schedule left over): skipped, removed.
+        let local = router::local(state.clone());
+        let mut settings = env.integration.settings.clone();
+        settings.insert(
+            "status_sync".into(),
+            json!({"enabled": false, "every_minutes": 20}),
+        );
+        let current = state.repo.get_integration(&id).await.unwrap().unwrap();
+        let disabled = affnet_core::Integration {
+            settings,
+            ..current.clone()
+        }
+        .retype()
+        .unwrap();
+        state.repo.update_integration(&disabled).await.unwrap();
+        assert!(
+            scheduler
+                .get_job(Job::StatusSync, &id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let out = invoke(payload.clone())
+            .await
+            .expect("a skipped load succeeds");
+        assert_eq!(out["status"], "skipped", "{out}");
+        assert!(
+            out["message"].as_str().unwrap().contains("disabled"),
+            "{out}"
+        );
+        assert_eq!(scheduler.get_job(Job::StatusSync, &id).await.unwrap(), None);
+
+        // Deleted, its schedule left over (a failed removal): the run removes it.
+        let deleted = call(&local, "DELETE", &format!("/integrations/{id}"), None).await;
+        assert_eq!(deleted.status, axum::http::StatusCode::NO_CONTENT);
+        scheduler
+            .upsert_job(Job::StatusSync, &id, Frequency::Minutes(20))
+            .await
+            .unwrap();
+        let asked = env.sent_to_network("/v1/get-lead-status").await;
+        let out = invoke(payload)
+            .await
+            .expect("a deleted integration's run succeeds");
+        assert_eq!(out["status"], "skipped", "{out}");
+        assert_eq!(scheduler.get_job(Job::StatusSync, &id).await.unwrap(), None);
+        assert_eq!(env.sent_to_network("/v1/get-lead-status").await, asked);
+    })
+    .await;
 }

@@ -1,6 +1,7 @@
 //! A lead's personal data never reaches the log: every lead path (sent, queued, retried,
-//! rejected, status loading, the admin's read) runs with the log captured at TRACE, and the
-//! name, phone, e-mail and address may not appear in it, in any encoding.
+//! rejected, status loading scheduled and on demand, the admin's read) runs with the log
+//! captured at TRACE, and the name, phone, e-mail and address may not appear in it, in any
+//! encoding.
 
 mod lead_cases;
 mod pb_support;
@@ -65,6 +66,10 @@ async fn personal_data_is_never_logged() {
         ["queued", "rejected", "sent"]
     );
     jobs::run_lead_jobs(&env.pb.state).await;
+    // Status loading as its schedule runs it, and on demand below.
+    affnet_app::leads::status_sync::run_scheduled(&env.pb.state, &env.integration.id)
+        .await
+        .unwrap();
     jobs::run_retries(
         &env.pb.state,
         chrono::Utc::now() + chrono::Duration::hours(1),

@@ -1,8 +1,10 @@
-//! The two scheduler adapters: the local server's tokio scheduler really runs syncs and follows
-//! integration changes; the EventBridge Scheduler adapter creates, updates and deletes
-//! schedules on moto's Scheduler API (moto is required: these tests fail, never skip, without
-//! it).
+//! The two scheduler adapters: the local server's tokio scheduler really runs syncs, status
+//! loads and reconciliations and follows integration changes; the EventBridge Scheduler adapter
+//! creates, updates and deletes schedules on moto's Scheduler API (moto is required: these
+//! tests fail, never skip, without it).
 
+mod lead_cases;
+mod pb_support;
 mod support;
 
 use affnet_app::schedule::{Frequency, Job, SyncScheduler, schedule_name};
@@ -382,4 +384,293 @@ async fn eventbridge_reconciliation_schedules_invoke_offer_sync_with_the_job() {
     assert_eq!(input, json!({"integration_id": id, "job": "reconcile"}));
     scheduler.remove_job(Job::Reconcile, &id).await.unwrap();
     assert_eq!(scheduler.get_job(Job::Reconcile, &id).await.unwrap(), None);
+}
+
+fn webvork_integration(status_sync: Value) -> Value {
+    json!({"network": "webvork", "name": "W", "credentials": {"api_key": "k"},
+           "settings": {"status_sync": status_sync}})
+}
+
+async fn status_schedule(
+    client: &aws_sdk_scheduler::Client,
+    id: &str,
+) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+    match client
+        .get_schedule()
+        .name(Job::StatusSync.schedule_name(id))
+        .group_name("default")
+        .send()
+        .await
+    {
+        Ok(found) => Some(found),
+        Err(e) => {
+            let code = aws_sdk_scheduler::error::ProvideErrorMetadata::code(&e).map(str::to_string);
+            assert_eq!(code.as_deref(), Some("ResourceNotFoundException"), "{e:?}");
+            None
+        }
+    }
+}
+
+/// Issue #10: a CPA integration with a status API gets `affnet-sync-status-<id>` every
+/// `status_sync.every_minutes`, invoking offer sync with `{"integration_id", "job":
+/// "status_sync"}`; patching the interval changes it; disabling, deactivating and deleting
+/// remove it. A network without a status API, and TUNE, get none.
+#[tokio::test]
+async fn integration_changes_drive_eventbridge_status_schedules() {
+    let client = moto_scheduler_client(&affnet_store::testing::moto_endpoint().await);
+    let scheduler = Arc::new(
+        EventBridgeScheduler::new(
+            client.clone(),
+            Some(FUNCTION_ARN.into()),
+            Some(ROLE_ARN.into()),
+        )
+        .with_dead_letter_queue(Some(DLQ_ARN.into())),
+    );
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let app =
+        router::local(AppState::new(store, Config::for_tests()).with_scheduler(scheduler.clone()));
+
+    let created = call(
+        &app,
+        "POST",
+        "/integrations",
+        Some(webvork_integration(
+            json!({"enabled": true, "every_minutes": 20}),
+        )),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let stored = status_schedule(&client, &id)
+        .await
+        .expect("a status schedule");
+    assert_eq!(
+        stored.name(),
+        Some(format!("affnet-sync-status-{id}").as_str())
+    );
+    assert_eq!(stored.schedule_expression(), Some("rate(20 minutes)"));
+    let target = stored.target().unwrap();
+    assert_eq!((target.arn(), target.role_arn()), (FUNCTION_ARN, ROLE_ARN));
+    let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input, json!({"integration_id": id, "job": "status_sync"}));
+    assert_eq!(
+        target.dead_letter_config().and_then(|d| d.arn()),
+        Some(DLQ_ARN)
+    );
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!(
+        (
+            retry.maximum_retry_attempts(),
+            retry.maximum_event_age_in_seconds()
+        ),
+        (Some(2), Some(1200)),
+        "retried for one period at most"
+    );
+    assert_eq!(
+        scheduler.get_job(Job::StatusSync, &id).await.unwrap(),
+        Some(Frequency::Minutes(20))
+    );
+    // No offer-sync or reconciliation schedule for a CPA integration.
+    assert_eq!(scheduler.get(&id).await.unwrap(), None);
+    assert_eq!(scheduler.get_job(Job::Reconcile, &id).await.unwrap(), None);
+
+    let path = format!("/integrations/{id}");
+    let patch = |body: Value| {
+        let (app, path) = (app.clone(), path.clone());
+        async move {
+            let reply = call(&app, "PATCH", &path, Some(body)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        }
+    };
+    patch(json!({"settings": {"status_sync": {"every_minutes": 30}}})).await;
+    let stored = status_schedule(&client, &id).await.expect("still there");
+    assert_eq!(stored.schedule_expression(), Some("rate(30 minutes)"));
+    assert_eq!(
+        stored
+            .target()
+            .unwrap()
+            .input()
+            .map(|i| serde_json::from_str::<Value>(i).unwrap()),
+        Some(json!({"integration_id": id, "job": "status_sync"}))
+    );
+
+    patch(json!({"settings": {"status_sync": {"enabled": false}}})).await;
+    assert!(status_schedule(&client, &id).await.is_none(), "disabled");
+    patch(json!({"settings": {"status_sync": {"enabled": true}}})).await;
+    assert_eq!(
+        status_schedule(&client, &id)
+            .await
+            .and_then(|s| s.schedule_expression().map(str::to_string))
+            .as_deref(),
+        Some("rate(30 minutes)")
+    );
+    patch(json!({"active": false})).await;
+    assert!(status_schedule(&client, &id).await.is_none(), "inactive");
+    patch(json!({"active": true})).await;
+    assert!(
+        status_schedule(&client, &id).await.is_some(),
+        "active again"
+    );
+    let deleted = call(&app, "DELETE", &path, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(status_schedule(&client, &id).await.is_none(), "deleted");
+
+    // LeadBit has no status API; TUNE loads no lead statuses.
+    let leadbit = call(
+        &app,
+        "POST",
+        "/integrations",
+        Some(
+            json!({"network": "leadbit", "name": "L", "credentials": {"api_key": "k"},
+                    "settings": {"status_sync": {"enabled": true, "every_minutes": 20}}}),
+        ),
+    )
+    .await;
+    assert_eq!(leadbit.status, StatusCode::CREATED, "{}", leadbit.text);
+    let leadbit = leadbit.json["id"].as_str().unwrap().to_string();
+    assert!(status_schedule(&client, &leadbit).await.is_none());
+    let tune = MockTune::start().await;
+    let tune = call(
+        &app,
+        "POST",
+        "/integrations",
+        Some(tune_integration(&tune, json!({"enabled": true}))),
+    )
+    .await;
+    let tune = tune.json["id"].as_str().unwrap().to_string();
+    assert!(status_schedule(&client, &tune).await.is_none());
+    assert_eq!(scheduler.get(&tune).await.unwrap(), Some(Frequency::Daily));
+}
+
+/// The local scheduler loads a WebVork integration's statuses every `every_minutes` (a minute
+/// shortened to 20 ms), including a schedule made before `start`; a patched interval replaces
+/// the task, disabling removes it and no load runs after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_scheduler_loads_statuses_on_its_period_and_follows_changes() {
+    tokio::task::unconstrained(async {
+        let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+        let scheduler = LocalScheduler::with_periods_and_minute(
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+            Duration::from_millis(20),
+        );
+        let pb = pb_support::Pb::with_scheduler(store, scheduler.clone());
+        let env = lead_cases::Env::webvork_on(
+            pb,
+            json!({"status_sync": {"enabled": true, "every_minutes": 10}}),
+        )
+        .await;
+        let id = env.integration.id.clone();
+        assert_eq!(
+            scheduler.scheduled_jobs(Job::StatusSync).get(&id),
+            Some(&Frequency::Minutes(10))
+        );
+        assert_eq!(
+            scheduler.period_of(Frequency::Minutes(10)),
+            Duration::from_millis(200)
+        );
+        env.answer(
+            "GET",
+            "/v1/new-lead",
+            200,
+            r#"{"status":"ok","guid":"G-7"}"#,
+            Duration::ZERO,
+            None,
+        )
+        .await;
+        env.answer(
+            "GET",
+            "/v1/get-lead-status",
+            200,
+            r#"[{"guid":"G-7","status":"confirmed"}]"#,
+            Duration::ZERO,
+            None,
+        )
+        .await;
+        let sent = env.post_lead(&env.body(&env.click().await), None).await;
+        assert_eq!(sent.json["status"], "sent", "{}", sent.text);
+        let lead_id = sent.json["lead_id"].as_str().unwrap().to_string();
+        assert_eq!(env.sent_to_network("/v1/get-lead-status").await, 0);
+
+        // Nothing ran before start; start gives the schedule its task.
+        assert_eq!(scheduler.start(env.pb.state.clone()).await.unwrap(), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut lead = env.lead(&lead_id).await;
+        while lead["conversion"]["status"] != "approved" && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            lead = env.lead(&lead_id).await;
+        }
+        assert_eq!(lead["conversion"]["status"], "approved", "{lead}");
+        let history = lead["conversion"]["history"].as_array().unwrap();
+        assert_eq!(history.last().unwrap()["source"], "api");
+        assert_eq!(env.sent_to_network("/v1/get-lead-status").await, 1);
+        let last = || async { env.pb.state.repo.status_sync_last_run(&id).await.unwrap() };
+        // It keeps running (the final lead is asked no more: the time of the last run moves).
+        let first = last().await.expect("the run's time is kept for health");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while last().await == Some(first) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(last().await > Some(first), "a second run on the period");
+
+        env.patch(
+            &format!("/integrations/{id}"),
+            json!({"settings": {"status_sync": {"every_minutes": 30}}}),
+        )
+        .await;
+        assert_eq!(
+            scheduler.scheduled_jobs(Job::StatusSync).get(&id),
+            Some(&Frequency::Minutes(30))
+        );
+        env.patch(
+            &format!("/integrations/{id}"),
+            json!({"settings": {"status_sync": {"enabled": false}}}),
+        )
+        .await;
+        assert!(scheduler.scheduled_jobs(Job::StatusSync).is_empty());
+        // A run in flight may finish; then none starts.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let settled = last().await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(
+            last().await,
+            settled,
+            "no runs after the schedule was removed"
+        );
+        assert!(scheduler.scheduled().is_empty(), "no offer-sync schedule");
+    })
+    .await;
+}
+
+/// At boot the local scheduler re-creates status schedules of the stored integrations.
+#[tokio::test]
+async fn local_scheduler_restores_status_schedules_at_start() {
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let app = router::local(AppState::new(store.clone(), Config::for_tests()));
+    let mut ids = Vec::new();
+    for status_sync in [json!({"every_minutes": 45}), json!({"enabled": false})] {
+        let created = call(
+            &app,
+            "POST",
+            "/integrations",
+            Some(webvork_integration(status_sync)),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        ids.push(created.json["id"].as_str().unwrap().to_string());
+    }
+    let scheduler = LocalScheduler::new();
+    let state = AppState::new(store, Config::for_tests()).with_scheduler(scheduler.clone());
+    assert_eq!(scheduler.start(state).await.unwrap(), 1);
+    assert_eq!(
+        scheduler
+            .scheduled_jobs(Job::StatusSync)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [(ids[0].clone(), Frequency::Minutes(45))]
+    );
+    assert_eq!(
+        scheduler.period_of(Frequency::Minutes(45)),
+        Duration::from_secs(45 * 60)
+    );
 }

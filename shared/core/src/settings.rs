@@ -61,35 +61,13 @@ pub enum ApiMode {
     Affiliate,
 }
 
-/// How often automatic offer sync runs.
+/// How often automatic offer sync runs (`auto_sync.frequency`); the scheduling port's
+/// `affnet_app::schedule::Frequency` adds periods in minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncFrequency {
     Hourly,
     Daily,
-}
-
-impl SyncFrequency {
-    pub fn period(self) -> std::time::Duration {
-        match self {
-            SyncFrequency::Hourly => std::time::Duration::from_secs(3600),
-            SyncFrequency::Daily => std::time::Duration::from_secs(24 * 3600),
-        }
-    }
-
-    /// The EventBridge Scheduler expression.
-    pub fn rate_expression(self) -> &'static str {
-        match self {
-            SyncFrequency::Hourly => "rate(1 hour)",
-            SyncFrequency::Daily => "rate(1 day)",
-        }
-    }
-
-    pub fn from_rate_expression(expression: &str) -> Option<SyncFrequency> {
-        [SyncFrequency::Hourly, SyncFrequency::Daily]
-            .into_iter()
-            .find(|f| f.rate_expression() == expression.trim())
-    }
 }
 
 /// A TUNE integration's settings.

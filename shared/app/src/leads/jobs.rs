@@ -1,11 +1,12 @@
 //! The scheduled lead work, one tick at a time (every minute: EventBridge Scheduler invokes the
 //! offer-sync function with `{"job": "lead_jobs"}` on AWS; a tokio task locally): queued leads
-//! whose time has come are sent again, integrations whose `status_sync.every_minutes` elapsed
-//! load their statuses, and personal data older than `AFFNET_LEAD_PII_DAYS` is erased. The
-//! integrations' silence watch runs on the same tick ([`crate::health::silence`]).
+//! whose time has come are sent again, and personal data older than `AFFNET_LEAD_PII_DAYS` is
+//! erased. The integrations' silence watch runs on the same tick ([`crate::health::silence`]).
+//! Status loading is not on this tick: each CPA integration has its own schedule,
+//! `affnet-sync-status-<id>` ([`crate::schedule`], [`super::status_sync::run_scheduled`]).
 
 use super::send::{Target, attempt, lease};
-use super::{attribution, status_sync, target_of};
+use super::{attribution, target_of};
 use crate::error::ApiError;
 use crate::state::AppState;
 use affnet_core::lead::{Lead, LeadStatus};
@@ -129,55 +130,15 @@ pub async fn erase_contacts(state: &AppState, now: DateTime<Utc>) -> Result<usiz
     Ok(erased)
 }
 
-/// Runs status loading for every active CPA integration whose interval elapsed.
-pub async fn run_due_status_syncs(
-    state: &AppState,
-    now: DateTime<Utc>,
-) -> Result<Vec<Value>, ApiError> {
-    let mut runs = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = state.repo.list_integrations(100, cursor).await?;
-        for integration in page.iter().filter(|i| i.active) {
-            let Some(minutes) = integration.cpa().and_then(|c| c.status_sync_minutes) else {
-                continue;
-            };
-            if affnet_networks::spec::of(&integration.network).is_none_or(|a| a.statuses.is_none())
-            {
-                continue;
-            }
-            let last = state.repo.status_sync_last_run(&integration.id).await?;
-            if last.is_some_and(|l| now - l < chrono::Duration::minutes(i64::from(minutes))) {
-                continue;
-            }
-            state
-                .repo
-                .set_status_sync_last_run(&integration.id, now, 2 * 86_400)
-                .await?;
-            match status_sync::run(state, integration).await {
-                Ok(run) => runs.push(json!(run)),
-                Err(e) => {
-                    runs.push(json!({"integration_id": integration.id, "error": e.to_string()}))
-                }
-            }
-        }
-        match next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(runs),
-        }
-    }
-}
-
 /// One tick of every lead job; each part's failure is reported, not fatal to the others.
 pub async fn run_lead_jobs(state: &AppState) -> Value {
     let now = state.clock.now();
     let part = |r: Result<Value, ApiError>| r.unwrap_or_else(|e| json!({"error": e.to_string()}));
     let retries = part(run_retries(state, now).await.map(|r| json!(r)));
-    let statuses = part(run_due_status_syncs(state, now).await.map(|r| json!(r)));
     let erased = part(erase_contacts(state, now).await.map(|n| json!(n)));
     // Not a lead job, but on the same every-minute tick (see `crate::health::silence`).
     let silence = part(crate::health::silence::run_checks(state, now).await);
-    json!({"retries": retries, "status_syncs": statuses, "erased": erased, "silence": silence})
+    json!({"retries": retries, "erased": erased, "silence": silence})
 }
 
 /// The local server's ticker: the same jobs every `period`, until the process ends.

@@ -3,6 +3,10 @@
 //! each word is mapped through the API's codes, the catalogue's status map and the default
 //! dictionary, and each change goes through the status machine and the atomic conversion write
 //! (history source `api`), so a status already applied by postback changes nothing.
+//!
+//! Runs come on demand (`POST /integrations/{id}/status-sync`) and from the integration's own
+//! schedule, `affnet-sync-status-<id>` every `status_sync.every_minutes` ([`run_scheduled`],
+//! see [`crate::schedule`]).
 
 use super::conversion::{Loaded, apply_loaded};
 use super::send::account;
@@ -35,6 +39,16 @@ pub struct StatusRun {
     pub errors: Vec<String>,
     pub requests: u32,
     pub duration_ms: u64,
+    /// Requests to the network that failed (each also in `errors`).
+    #[serde(skip)]
+    pub failed_requests: usize,
+}
+
+impl StatusRun {
+    /// The network was asked and every request failed: nothing could be loaded.
+    pub fn failed_as_a_whole(&self) -> bool {
+        self.requests > 0 && self.failed_requests >= self.requests as usize
+    }
 }
 
 /// The network's word as our status: the API's own codes, the catalogue's map, the default.
@@ -155,6 +169,7 @@ pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRu
                 message: e.to_string(),
             })?;
         run.requests = report.requests;
+        run.failed_requests = report.errors.len();
         run.errors = report.errors;
         let by_id: HashMap<&str, &OpenLead> = open
             .iter()
@@ -189,6 +204,76 @@ pub async fn run(state: &AppState, integration: &Integration) -> Result<StatusRu
     Ok(run)
 }
 
+/// How long the last run's time is kept (`health`'s `last_status_load_at`).
+const LAST_RUN_KEEP_SECS: i64 = 2 * 24 * 3600;
+
+/// What a scheduled status load did.
+#[derive(Debug)]
+pub enum Scheduled {
+    /// The integration is gone; its schedules were removed.
+    Gone,
+    /// The integration no longer wants status loading (the reason); its schedule was removed.
+    Skipped(String),
+    /// The run, which may have per-lead or per-request errors.
+    Ran(StatusRun),
+    /// The run failed as a whole: it could not run, or every request to the network failed.
+    Failed(String),
+}
+
+/// Loads the statuses of `integration_id` if it still wants scheduled status loading (see
+/// [`crate::schedule::wanted_status_sync`]). A deleted integration's schedules are removed; an
+/// inactive one, one with status loading disabled or whose network has no status API is
+/// skipped and its status schedule removed. `Err` only when the integration cannot be read.
+pub async fn run_scheduled(state: &AppState, integration_id: &str) -> Result<Scheduled, ApiError> {
+    let Some(integration) = state.repo.get_integration(integration_id).await? else {
+        tracing::info!(
+            integration = integration_id,
+            "scheduled status load of a deleted integration: removing its schedules"
+        );
+        crate::schedule::forget(state, integration_id).await;
+        return Ok(Scheduled::Gone);
+    };
+    if crate::schedule::wanted_status_sync(&integration).is_none() {
+        if let Err(e) = state
+            .scheduler()
+            .remove_job(crate::schedule::Job::StatusSync, integration_id)
+            .await
+        {
+            tracing::warn!(integration = integration_id, error = %e, "status schedule not removed yet");
+        }
+        let reason = if !integration.active {
+            "the integration is inactive; its schedule was removed"
+        } else if !crate::schedule::has_status_api(&integration) {
+            "the network has no status API; its schedule was removed"
+        } else {
+            "status loading is disabled for this integration; its schedule was removed"
+        };
+        tracing::info!(
+            integration = integration_id,
+            reason,
+            "scheduled status load skipped"
+        );
+        return Ok(Scheduled::Skipped(reason.to_string()));
+    }
+    let result = run(state, &integration).await;
+    if let Err(e) = state
+        .repo
+        .set_status_sync_last_run(&integration.id, Utc::now(), LAST_RUN_KEEP_SECS)
+        .await
+    {
+        tracing::warn!(integration = integration_id, error = %e, "last status load time not kept");
+    }
+    Ok(match result {
+        Ok(run) if run.failed_as_a_whole() => Scheduled::Failed(format!(
+            "all {} requests to the network failed: {}",
+            run.requests,
+            run.errors.first().map_or("no message", String::as_str)
+        )),
+        Ok(run) => Scheduled::Ran(run),
+        Err(e) => Scheduled::Failed(e.to_string()),
+    })
+}
+
 /// `POST /integrations/{id}/status-sync`: one run now, answered with what it did.
 pub async fn sync_now(
     State(state): State<AppState>,
@@ -196,10 +281,9 @@ pub async fn sync_now(
 ) -> Result<Json<StatusRun>, ApiError> {
     let integration = crate::integrations::load(&state, &id).await?;
     let run = run(&state, &integration).await?;
-    let keep = 2 * 24 * 3600;
     state
         .repo
-        .set_status_sync_last_run(&integration.id, Utc::now(), keep)
+        .set_status_sync_last_run(&integration.id, Utc::now(), LAST_RUN_KEEP_SECS)
         .await?;
     Ok(Json(run))
 }

@@ -73,8 +73,18 @@ impl Env {
     }
 
     pub async fn new(store: Arc<dyn ItemStore>, network_slug: &str, params: Value) -> Env {
-        let pb = Pb::new(store);
+        Env::on(Pb::new(store), network_slug, params, json!({})).await
+    }
+
+    /// A WebVork integration (with `settings` besides its `api_url`) on `pb`'s state.
+    pub async fn webvork_on(pb: Pb, settings: Value) -> Env {
+        Env::on(pb, "webvork", json!({"webvork": "7"}), settings).await
+    }
+
+    async fn on(pb: Pb, network_slug: &str, params: Value, settings: Value) -> Env {
         let network = MockServer::start().await;
+        let mut settings = settings;
+        settings["api_url"] = json!(network.uri());
         let spec = pb.state.catalogue.network(network_slug).unwrap();
         let credentials: serde_json::Map<String, Value> = spec
             .credentials
@@ -92,7 +102,7 @@ impl Env {
                 "application/json",
                 json!({"network": network_slug, "name": "N", "timeout_ms": 1000,
                        "credentials": credentials,
-                       "settings": {"api_url": network.uri()}})
+                       "settings": settings})
                 .to_string(),
             )
             .await;

@@ -48,9 +48,25 @@ impl Pb {
     }
 
     pub fn with_config(store: Arc<dyn ItemStore>, config: Config) -> Pb {
+        Pb::with_config_and(store, config, |state| state)
+    }
+
+    /// As [`Pb::new`], with a scheduler (the default keeps no schedules).
+    pub fn with_scheduler(
+        store: Arc<dyn ItemStore>,
+        scheduler: Arc<dyn affnet_app::schedule::SyncScheduler>,
+    ) -> Pb {
+        Pb::with_config_and(store, config(), |state| state.with_scheduler(scheduler))
+    }
+
+    fn with_config_and(
+        store: Arc<dyn ItemStore>,
+        config: Config,
+        finish: impl FnOnce(AppState) -> AppState,
+    ) -> Pb {
         let faults = Arc::new(FaultyStore::new(store));
         let counting = Arc::new(CountingStore::new(faults.clone()));
-        let state = AppState::new(counting.clone(), config);
+        let state = finish(AppState::new(counting.clone(), config));
         Pb {
             router: router::local(state.clone()),
             state,
