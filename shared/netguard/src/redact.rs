@@ -62,8 +62,16 @@ impl Form {
         }
     }
 
-    /// Where this form ends if it starts at `at`.
+    /// Where this form ends if it starts at `at`. A form that starts with a backslash (a JSON
+    /// escape) may start with several: the same escape inside a JSON string quoted again
+    /// (`\/`, `\\"`, `\\u0022`).
     fn end_at(&self, text: &[u8], at: usize) -> Option<usize> {
+        let mut at = at;
+        if self.bytes.first() == Some(&b'\\') && text.get(at) == Some(&b'\\') {
+            while text.get(at + 1) == Some(&b'\\') {
+                at += 1;
+            }
+        }
         let end = at + self.bytes.len();
         let got = text.get(at..end)?;
         let same = if self.ignore_case {
@@ -163,6 +171,10 @@ fn forms_of(c: char) -> Vec<Form> {
     forms.push(Form::any_case(
         raw.iter().map(|b| format!("%{b:02X}")).collect(),
     ));
+    // ...and encoded again (a URL quoted in a URL's parameter).
+    forms.push(Form::any_case(
+        raw.iter().map(|b| format!("%25{b:02X}")).collect(),
+    ));
     let literal: &[&str] = match c {
         ' ' => &["+"],
         '"' => &["\\\"", "&quot;"],
@@ -189,6 +201,16 @@ fn forms_of(c: char) -> Vec<Form> {
     forms.push(Form::any_case(json));
     forms.push(Form::any_case(format!("&#{code};")));
     forms.push(Form::any_case(format!("&#x{code:x};")));
+    // HTML references escaped again (`&amp;quot;`: a page quoting a page).
+    let twice: Vec<Form> = forms
+        .iter()
+        .filter(|f| f.bytes.first() == Some(&b'&'))
+        .map(|f| Form {
+            bytes: [b"&amp;".as_slice(), &f.bytes[1..]].concat(),
+            ignore_case: f.ignore_case,
+        })
+        .collect();
+    forms.extend(twice);
     forms
 }
 
@@ -314,6 +336,26 @@ mod tests {
             r"\u043a\u043b\u044e\u0447\u002b\u002f\u0020\u0022x",
             "&#1082;&#1083;&#1102;&#1095;+/ &quot;x",
             "&#x43a;л%D1%8E\\u0447&#43;\\/%20&#34;x",
+        ] {
+            assert_eq!(redact(&format!("[{form}]"), key), "[***]", "{form}");
+        }
+    }
+
+    /// A JSON string quoted in JSON again, a URL in a URL's parameter, a page quoting a page.
+    #[test]
+    fn redacts_forms_escaped_twice() {
+        let key = r#"NET+a b/c"d9"#;
+        let inner = serde_json::json!({"api_key": key, "u": "NET+a b\\/c\\u0022d9"}).to_string();
+        let outer = serde_json::json!({"request": inner}).to_string();
+        assert!(outer.contains(r#"\\\"d9"#), "{outer}");
+        assert_eq!(
+            redact(&outer, key),
+            r#"{"request":"{\"api_key\":\"***\",\"u\":\"***\"}"}"#
+        );
+        for form in [
+            "NET%252Ba%2520b%252Fc%2522d9",
+            "NET+a b/c&amp;quot;d9",
+            "NET&amp;#43;a b/c&amp;#x22;d9",
         ] {
             assert_eq!(redact(&format!("[{form}]"), key), "[***]", "{form}");
         }
