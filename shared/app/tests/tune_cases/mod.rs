@@ -277,16 +277,16 @@ pub fn key_forms(key: &str) -> Vec<String> {
 }
 
 /// What a proxy in front of TUNE answers instead of JSON: an HTML page (well over 80 bytes)
-/// echoing the request with the key percent-encoded, HTML-escaped and JSON-escaped.
+/// echoing the request with the key percent-encoded, HTML-escaped and JSON-escaped, the first
+/// forms within the 80 characters an error quotes, one across that cut.
 pub fn proxy_page(key: &str) -> String {
     let forms = key_forms(key);
+    let head = format!("<p>NetworkToken={}&amp;k={}&amp;", forms[2], forms[7]);
+    let pad = "x".repeat(80usize.saturating_sub(head.chars().count() + 5));
     format!(
-        "<html><head><title>Request blocked</title></head><body><h1>Request blocked</h1>\
-         <p>GET /Apiv3/json?NetworkToken={}&amp;Target=Offer&amp;Method=findAll</p>\
-         <p>echo: {}</p><p>{}</p></body></html>",
-        forms[2],
-        forms[7],
-        forms[5..].join(" | ")
+        "{head}{pad}&amp;k={}</p><p>echo: {}</p></html>",
+        forms[1],
+        forms[4..].join(" | ")
     )
 }
 
