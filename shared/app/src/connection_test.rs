@@ -411,14 +411,12 @@ fn find_text(value: &Value, key: &str, depth: u8) -> Option<String> {
     }
 }
 
-/// The query's data with the integration's key blanked out wherever TUNE echoed it.
-fn redact_value(data: Value, integration: &Integration) -> Value {
-    let Some(key) = integration.credentials.get("api_key") else {
-        return data;
-    };
-    let text = data.to_string();
-    if key.len() < 4 || !text.contains(key.as_str()) {
-        return data;
-    }
-    serde_json::from_str(&text.replace(key.as_str(), "<redacted>")).unwrap_or(Value::Null)
+/// The query's data with the integration's credentials redacted wherever TUNE echoed them, in
+/// any form (the product's one redaction, [`affnet_netguard::redact`]), in strings and keys.
+fn redact_value(mut data: Value, integration: &Integration) -> Value {
+    affnet_netguard::redact::redact_value_all(
+        &mut data,
+        integration.credentials.values().map(String::as_str),
+    );
+    data
 }

@@ -7,11 +7,14 @@
 //! * [`GuardedResolver`]: a reqwest resolver that refuses a host if **any** of its addresses is
 //!   forbidden and hands reqwest exactly the checked addresses, so a second lookup cannot return
 //!   something else (DNS rebinding);
-//! * [`HostLookup`]: pluggable name resolution, for tests.
+//! * [`HostLookup`]: pluggable name resolution, for tests;
+//! * [`redact`]: the one redaction of secrets from every text a network sends back, in any form
+//!   it may echo them (raw, percent-, JSON- or HTML-escaped).
 //!
 //! Allow-private mode (`AFFNET_ALLOW_PRIVATE_NETWORK=1`, local runs and tests) skips the check.
 
 pub mod aws_http;
+pub mod redact;
 pub mod tls;
 
 use std::error::Error as StdError;

@@ -3,7 +3,7 @@
 use crate::lead::{
     Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome,
 };
-use crate::mask::mask;
+use crate::mask::{MAX_REPLY, cut, mask, redact};
 use crate::reply::{at, classify_send, classify_test, text};
 use crate::request::{ConfigError, RawReply, base_url, prepare, send};
 use crate::spec::{LeadRef as By, NetworkApi, StatusCall, StatusMode};
@@ -80,17 +80,73 @@ pub fn secrets<'a>(account: &'a Account<'_>) -> impl Iterator<Item = &'a str> {
     account.credentials.values().map(String::as_str)
 }
 
-/// The attempt's record of a call: the reply (or the failure) masked.
-pub fn exchange<T>(result: T, raw: &RawReply, account: &Account<'_>) -> Exchange<T> {
-    let text = match &raw.failure {
-        Some((_, message)) => message.as_str(),
-        None => raw.body.as_str(),
+/// The attempt's record of a call: the reply (or the failure) masked, and the network's texts
+/// the result carries (error messages and codes, test details) too.
+pub fn exchange<T: Masked>(result: T, raw: &RawReply, account: &Account<'_>) -> Exchange<T> {
+    let secrets: Vec<&str> = secrets(account).collect();
+    let reply = match &raw.failure {
+        Some((_, message)) => mask(message, secrets.iter().copied()),
+        // Redacted when it came.
+        None => cut(raw.text.clone(), MAX_REPLY),
     };
     Exchange {
-        result,
+        result: result.masked(&secrets),
         http_status: raw.status,
-        reply: mask(text, secrets(account)),
+        reply,
         duration: raw.duration,
+    }
+}
+
+/// A call's result, whose texts came from the network, with every secret masked out of them.
+pub trait Masked {
+    fn masked(self, secrets: &[&str]) -> Self;
+}
+
+impl Masked for () {
+    fn masked(self, _: &[&str]) {}
+}
+
+impl Masked for SendOutcome {
+    fn masked(self, secrets: &[&str]) -> Self {
+        let text = |s: String| redact(&s, secrets.iter().copied());
+        match self {
+            SendOutcome::Sent { order_id } => SendOutcome::Sent { order_id },
+            SendOutcome::Duplicate {
+                order_id,
+                code,
+                message,
+            } => SendOutcome::Duplicate {
+                order_id,
+                code: code.map(text),
+                message: text(message),
+            },
+            SendOutcome::Rejected { code, message } => SendOutcome::Rejected {
+                code: code.map(text),
+                message: text(message),
+            },
+            SendOutcome::Retry { kind, message } => SendOutcome::Retry {
+                kind,
+                message: text(message),
+            },
+        }
+    }
+}
+
+impl Masked for TestOutcome {
+    fn masked(self, secrets: &[&str]) -> Self {
+        let text = |s: String| redact(&s, secrets.iter().copied());
+        match self {
+            TestOutcome::Ok { detail } => TestOutcome::Ok {
+                detail: text(detail),
+            },
+            TestOutcome::Connection { detail } => TestOutcome::Connection {
+                detail: text(detail),
+            },
+            TestOutcome::Authentication { detail, fix } => TestOutcome::Authentication {
+                detail: text(detail),
+                fix,
+            },
+        }
     }
 }
 

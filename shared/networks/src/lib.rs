@@ -10,7 +10,8 @@
 //! Every call goes through the SSRF guard ([`affnet_netguard`]): no private, loopback or
 //! link-local targets unless the account allows them; no redirects; the integration's timeout
 //! bounds every call; replies are read up to [`request::MAX_REPLY_BYTES`] and stored masked of
-//! every credential ([`mask`]).
+//! every credential in every form a network may echo it ([`mask`], the product's one redaction,
+//! [`affnet_netguard::redact`]); so are the texts of results (errors, test details).
 
 pub mod custom;
 pub mod fields;

@@ -54,7 +54,8 @@ fn ok(rule: &str, status: u16, json: &Value) -> bool {
     }
 }
 
-/// The network's code and text of a refusal (its HTTP status when it gives no code).
+/// The network's code and text of a refusal (its HTTP status when it gives no code). `body` is
+/// the redacted text of the reply ([`RawReply::text`]), so its cut cannot keep a piece of a key.
 fn error_of(reply: &Reply, status: u16, json: &Value, body: &str) -> (Option<String>, String) {
     let code = first(json, &reply.error_code);
     let text = first(json, &reply.error_text).unwrap_or_else(|| {
@@ -114,7 +115,7 @@ pub fn classify_send(reply: &Reply, raw: &RawReply) -> SendOutcome {
     if ok(&reply.ok, status, &json) {
         return SendOutcome::Sent { order_id };
     }
-    let (code, message) = error_of(reply, status, &json, &raw.body);
+    let (code, message) = error_of(reply, status, &json, &raw.text);
     if listed(&reply.duplicate_codes, code.as_deref(), status)
         || has_word(&reply.duplicate_words, &message)
     {
@@ -158,7 +159,7 @@ pub fn classify_test(reply: &Reply, raw: &RawReply) -> crate::lead::TestOutcome 
             detail: format!("the network answered HTTP {status} and accepted the key"),
         };
     }
-    let (_, message) = error_of(reply, status, &json, &raw.body);
+    let (_, message) = error_of(reply, status, &json, &raw.text);
     if status >= 500 || status == 429 {
         return TestOutcome::Connection {
             detail: format!("the network answered HTTP {status}: {message}"),

@@ -261,7 +261,11 @@ pub fn prepare(
 #[derive(Debug, Clone)]
 pub struct RawReply {
     pub status: Option<u16>,
+    /// The body as it came (for reading its JSON: ids and statuses are never altered).
     pub body: String,
+    /// The body with every credential redacted, in any form ([`crate::mask::redact`]): the only
+    /// form of it that becomes a text we keep or show (error messages, the attempt log).
+    pub text: String,
     /// Set when no usable answer came (timeout, connection, refused address).
     pub failure: Option<(Transient, String)>,
     pub duration: Duration,
@@ -303,21 +307,27 @@ pub async fn send(prepared: &Prepared, account: &Account<'_>) -> RawReply {
     .await;
     let duration = started.elapsed();
     match outcome {
-        Ok(Ok((status, bytes))) => RawReply {
-            status: Some(status),
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            failure: None,
-            duration,
-        },
+        Ok(Ok((status, bytes))) => {
+            let body = String::from_utf8_lossy(&bytes).into_owned();
+            RawReply {
+                status: Some(status),
+                text: crate::mask::redact(&body, crate::generic::secrets(account)),
+                body,
+                failure: None,
+                duration,
+            }
+        }
         Ok(Err(e)) => RawReply {
             status: None,
             body: String::new(),
+            text: String::new(),
             failure: Some(transport_failure(&e, account.timeout)),
             duration,
         },
         Err(_) => RawReply {
             status: None,
             body: String::new(),
+            text: String::new(),
             failure: Some(timed_out(account.timeout)),
             duration,
         },

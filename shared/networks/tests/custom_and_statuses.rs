@@ -648,3 +648,45 @@ fn coverage_and_grades() {
     assert_eq!(affnet_networks::capabilities("apileads").grade, "—");
     assert_eq!(affnet_networks::capabilities("whocpa").grade, "D");
 }
+
+/// A connection test's detail and a status run's errors hold no form of a credential the
+/// network echoed (as is, JSON-escaped, percent-encoded, HTML-escaped).
+#[tokio::test]
+async fn test_details_and_status_errors_never_hold_a_credential() {
+    let creds = odd_credentials(&[("user_id", USER), ("api_key", KEY)]);
+    for body in echo_replies(&creds) {
+        for slug in ["kma", "webvork", "whocpa", "terraleads", "monsterleads"] {
+            let api = spec::of(slug).unwrap();
+            for status in [403, 502] {
+                let server = network(status, &body, Duration::ZERO).await;
+                let uri = server.uri();
+                let test = adapter(api)
+                    .test_connection(api, &account(&creds, &uri, 2_000))
+                    .await
+                    .unwrap();
+                let what = format!("{slug} test HTTP {status}");
+                assert_masked(&format!("{:?} {}", test.result, test.reply), &creds, &what);
+                if let TestOutcome::Authentication { detail, .. } = &test.result {
+                    assert!(detail.contains("***"), "{what}: {detail}");
+                }
+            }
+            if api.statuses.is_none() {
+                continue;
+            }
+            let server = network(500, &body, Duration::ZERO).await;
+            let uri = server.uri();
+            let report = adapter(api)
+                .load_statuses(
+                    api,
+                    &account(&creds, &uri, 2_000),
+                    &refs(&[("7", "a")]),
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
+            let what = format!("{slug} statuses");
+            assert!(!report.errors.is_empty(), "{what}");
+            assert_masked(&report.errors.join("\n"), &creds, &what);
+        }
+    }
+}

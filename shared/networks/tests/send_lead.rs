@@ -665,3 +665,32 @@ async fn auth_errors_5xx_and_timeouts_are_retried() {
     }
     assert_eq!(timed_out, CASES.len());
 }
+
+/// Credentials with `+`, a space, `/`, `"` and non-ASCII, echoed by the network as they are,
+/// JSON-escaped, percent-encoded and HTML-escaped: neither the attempt's reply nor the texts of
+/// the outcome (stored on the lead) hold any form of them.
+#[tokio::test]
+async fn replies_echoing_the_key_in_any_form_are_masked() {
+    // Networks whose lead call carries no credential have nothing to mask.
+    for case in CASES.iter().filter(|c| !c.credentials.is_empty()) {
+        let api = spec::of(case.slug).unwrap();
+        let creds = odd_credentials(case.credentials);
+        for body in echo_replies(&creds) {
+            for status in [200, 400, 401, 503] {
+                let server = network(status, &body, Duration::ZERO).await;
+                let uri = server.uri();
+                let account = account(&creds, &uri, 2_000);
+                let Ok(exchange) = adapter(api)
+                    .send_lead(api, &account, &lead(case.params))
+                    .await
+                else {
+                    continue;
+                };
+                let what = format!("{} HTTP {status}", case.slug);
+                assert!(exchange.reply.contains("***"), "{what}: {}", exchange.reply);
+                assert_masked(&exchange.reply, &creds, &what);
+                assert_masked(&format!("{:?}", exchange.result), &creds, &what);
+            }
+        }
+    }
+}

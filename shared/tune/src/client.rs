@@ -118,7 +118,7 @@ impl fmt::Debug for TuneClient {
         f.debug_struct("TuneClient")
             .field("mode", &self.inner.mode)
             .field("api_url", &self.inner.endpoint.api_url.as_str())
-            .field("api_key", &"<redacted>")
+            .field("api_key", &affnet_netguard::redact::MARKER)
             .field("timeout", &self.inner.timeout)
             .finish()
     }

@@ -154,7 +154,7 @@ impl fmt::Debug for TuneConfig {
             .field("mode", &self.mode)
             .field("network_id", &self.network_id)
             .field("api_domain", &self.api_domain)
-            .field("api_key", &"<redacted>")
+            .field("api_key", &affnet_netguard::redact::MARKER)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("allow_private_network", &self.allow_private_network)
@@ -173,7 +173,7 @@ mod tests {
         let c = TuneConfig::new(Mode::Network, "demo", "NETsupersecret");
         let s = format!("{c:?}");
         assert!(!s.contains("NETsupersecret"));
-        assert!(s.contains("<redacted>"));
+        assert!(s.contains("***"));
     }
 
     #[test]

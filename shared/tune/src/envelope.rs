@@ -231,9 +231,30 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::BadCredentials);
         assert_eq!(
             err.tune_message(),
-            Some("NetworkToken <redacted> is not authenticated")
+            Some("NetworkToken *** is not authenticated")
         );
         assert!(!format!("{err} {err:?}").contains(KEY));
+    }
+
+    /// A proxy's HTML page echoing the request: the key (with `+`, space, `/`, `"`) is gone
+    /// from the preview in every form, even where the 80-character cut falls inside it.
+    #[test]
+    fn non_json_preview_never_holds_the_key() {
+        let key = r#"NET+a b/c"d9"#;
+        let page = format!(
+            "<html><body><h1>502 Bad Gateway</h1><p>GET /Apiv3/json?NetworkToken=NET%2Ba%20b%2Fc%22d9&amp;Target=Offer \
+             sent NetworkToken=NET&#43;a&#32;b&#x2f;c&quot;d9 upstream {key}</p></body></html>"
+        );
+        assert!(page.len() > 80);
+        let err = parse_body(page.as_bytes(), key).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Malformed);
+        let text = format!("{err} {err:?}");
+        for form in ["NET%2B", "NET&#43;", "NET+a", "d9&"] {
+            assert!(!text.contains(form), "{form} in {text}");
+        }
+        let cut_inside = format!("{}{}", "x".repeat(70), "NET%2Ba%20b%2Fc%22d9 tail");
+        let err = parse_body(cut_inside.as_bytes(), key).unwrap_err();
+        assert!(!err.to_string().contains("NET%2"), "{err}");
     }
 
     #[test]

@@ -206,11 +206,10 @@ fn mask_form(text: &str) -> String {
         .join("&")
 }
 
+/// `text` with `secret` redacted in any form a network may send it (percent-, JSON- or
+/// HTML-escaped): the product's one redaction, [`affnet_netguard::redact`].
 fn scrub(text: &str, secret: Option<&str>) -> String {
-    match secret.filter(|s| !s.is_empty()) {
-        Some(secret) => text.replace(secret, "***"),
-        None => text.to_string(),
-    }
+    affnet_netguard::redact::redact_all(text, secret)
 }
 
 pub fn truncate(s: &str, max: usize) -> String {

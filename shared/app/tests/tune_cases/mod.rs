@@ -52,6 +52,7 @@ macro_rules! tune_suite {
             sync::remote_offers_marks_imported,
             sync::failed_page_keeps_imported_and_says_where,
             sync::tune_error_text_is_logged,
+            sync::proxy_pages_echoing_the_key_never_leak,
             sync::two_accounts_never_mix,
             sync::runs_never_overlap,
             sync::scheduled_runs_skip_inactive_and_deleted,
@@ -239,5 +240,69 @@ pub fn urlencode(s: &str) -> String {
 pub fn assert_no_key(reply: &Reply) {
     for key in [key_for(Mode::Network), key_for(Mode::Affiliate)] {
         assert!(!reply.text.contains(key), "API key leaked: {}", reply.text);
+    }
+}
+
+/// A TUNE key with `+`, a space, `/`, `"` and non-ASCII: the forms it is echoed in differ.
+pub const ODD_KEY: &str = r#"NET+odd key/"ключ"9"#;
+
+/// The forms a proxy or server may echo `key` in: as is, percent-encoded (upper and lower hex,
+/// `%20` or `+` for a space), JSON-escaped (`\"`, `\/`, `\u0022`) and HTML-escaped.
+pub fn key_forms(key: &str) -> Vec<String> {
+    let hex = |upper: bool, space: &str| -> String {
+        key.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+                b' ' if !space.is_empty() => space.to_string(),
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect()
+    };
+    let json = serde_json::to_string(key).unwrap();
+    let json = json.trim_matches('"').to_string();
+    vec![
+        key.to_string(),
+        hex(true, ""),
+        hex(false, ""),
+        hex(true, "+"),
+        json.clone(),
+        json.replace('/', "\\/"),
+        json.replace("\\\"", "\\u0022").replace('/', "\\u002f"),
+        key.replace('"', "&quot;"),
+        key.replace('"', "&#34;")
+            .replace('/', "&#x2f;")
+            .replace('+', "&#43;"),
+    ]
+}
+
+/// What a proxy in front of TUNE answers instead of JSON: an HTML page (well over 80 bytes)
+/// echoing the request with the key percent-encoded, HTML-escaped and JSON-escaped, the first
+/// forms within the 80 characters an error quotes, one across that cut.
+pub fn proxy_page(key: &str) -> String {
+    let forms = key_forms(key);
+    let head = format!("<p>NetworkToken={}&amp;k={}&amp;", forms[2], forms[7]);
+    let pad = "x".repeat(80usize.saturating_sub(head.chars().count() + 5));
+    format!(
+        "{head}{pad}&amp;k={}</p><p>echo: {}</p></html>",
+        forms[1],
+        forms[4..].join(" | ")
+    )
+}
+
+/// Fails if any form of `key` (or a telling piece of it) is in `text`.
+pub fn assert_no_form(text: &str, key: &str, what: &str) {
+    for form in key_forms(key) {
+        assert!(!text.contains(&form), "{what}: {form:?} leaked in {text}");
+    }
+    for piece in [
+        "odd key",
+        "odd+key",
+        "odd%20key",
+        "%D0%BA",
+        "%d0%ba",
+        "ключ",
+    ] {
+        assert!(!text.contains(piece), "{what}: {piece:?} leaked in {text}");
     }
 }

@@ -1,7 +1,7 @@
 //! Offer sync: every rule of the issue, through the HTTP API (and `run_scheduled` for
 //! scheduled runs), against the mock TUNE server.
 
-use super::{Harness, assert_no_key, row};
+use super::{Harness, ODD_KEY, assert_no_form, assert_no_key, proxy_page, row};
 use affnet_app::Config;
 use affnet_app::offer_sync::run_scheduled;
 use affnet_app::schedule::Frequency;
@@ -394,6 +394,71 @@ pub async fn tune_error_text_is_logged(store: Arc<dyn ItemStore>) {
         logs.json["items"][0]["status"], "failed",
         "failed runs are logged too"
     );
+}
+
+/// A proxy's HTML page (not JSON, longer than the 80 characters quoted) echoing the key
+/// percent-encoded, HTML- and JSON-escaped: `/test`, `/remote-offers` and `/sync` answer no form
+/// of it, nor do the stored sync log and connection test.
+pub async fn proxy_pages_echoing_the_key_never_leak(store: Arc<dyn ItemStore>) {
+    let h = Harness::new(store).await;
+    let id = h
+        .integration_on(&h.tune, Mode::Network, ODD_KEY, json!({}))
+        .await;
+    let page = proxy_page(ODD_KEY);
+    assert!(page.len() > 80);
+    for status in [200, 403] {
+        h.tune.server().reset().await;
+        let template =
+            wiremock::ResponseTemplate::new(status).set_body_raw(page.clone(), "text/html");
+        h.tune.mount_template(None, template, None).await;
+        let what = |route: &str| format!("{route} (HTTP {status})");
+
+        let test = h
+            .call("POST", &format!("/integrations/{id}/test"), None)
+            .await;
+        assert_eq!(test.json["ok"], false, "{}", test.text);
+        assert_no_form(&test.text, ODD_KEY, &what("/test"));
+        if status == 200 {
+            // The quoted start of the page is there, the key replaced.
+            assert!(test.text.contains("NetworkToken=***"), "{}", test.text);
+        }
+
+        let remote = h
+            .call("GET", &format!("/integrations/{id}/remote-offers"), None)
+            .await;
+        assert_eq!(remote.status, StatusCode::BAD_GATEWAY, "{}", remote.text);
+        assert_no_form(&remote.text, ODD_KEY, &what("/remote-offers"));
+
+        let sync = h.sync(&id, None).await;
+        assert_eq!(sync.json["status"], "failed", "{}", sync.text);
+        assert_no_form(&sync.text, ODD_KEY, &what("/sync"));
+
+        let logs = h
+            .call("GET", &format!("/integrations/{id}/sync-logs"), None)
+            .await;
+        assert_eq!(logs.json["items"][0]["status"], "failed", "{}", logs.text);
+        assert_no_form(&logs.text, ODD_KEY, &what("sync-logs"));
+        let health = h
+            .call("GET", &format!("/integrations/{id}/health"), None)
+            .await;
+        assert_no_form(&health.text, ODD_KEY, &what("health"));
+    }
+    // What TUNE itself answers echoing the key: its error text and a test query's data.
+    h.tune.server().reset().await;
+    let echo = proxy_page(ODD_KEY);
+    h.tune
+        .mount_body(
+            None,
+            fixtures::error(&format!("Invalid NetworkToken: {echo}")),
+            None,
+        )
+        .await;
+    let test = h
+        .call("POST", &format!("/integrations/{id}/test"), None)
+        .await;
+    assert_no_form(&test.text, ODD_KEY, "/test, TUNE's error");
+    let sync = h.sync(&id, None).await;
+    assert_no_form(&sync.text, ODD_KEY, "/sync, TUNE's error");
 }
 
 pub async fn two_accounts_never_mix(store: Arc<dyn ItemStore>) {

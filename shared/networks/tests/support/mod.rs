@@ -119,3 +119,59 @@ pub fn header(request: &Request, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// What makes a credential hard to mask: `+`, a space, `/`, `"` and non-ASCII.
+pub const ODD: &str = r#"+k y/"ключ"#;
+
+/// `pairs` with every value given the [`ODD`] tail (`KEY-s3cr3t-0001+k y/"ключ`).
+pub fn odd_credentials(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), format!("{v}{ODD}")))
+        .collect()
+}
+
+/// The forms a network or proxy echoes `secret` in: as is, JSON-escaped (`\"`, `\/`,
+/// `\u0022`), percent-encoded (lower-case hex, `%20` for a space) and HTML-escaped.
+pub fn echoes(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap();
+    let json = json.trim_matches('"').replace('/', "\\/");
+    let unicode = json.replace("\\\"", "\\u0022").replace("\\/", "\\u002f");
+    let percent: String = secret
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02x}"),
+        })
+        .collect();
+    let html = secret.replace('"', "&quot;").replace('+', "&#43;");
+    vec![secret.to_string(), json, unicode, percent, html]
+}
+
+/// Reply bodies echoing every credential in every form of [`echoes`]: a proxy's text quoting
+/// them as they are, and a JSON error whose `message` holds them all (so its text has them
+/// JSON-escaped once more, and the decoded message as they are).
+pub fn echo_replies(credentials: &BTreeMap<String, String>) -> Vec<String> {
+    let mut forms = Vec::new();
+    for value in credentials.values() {
+        forms.extend(echoes(value));
+    }
+    let quoted = forms.join("&amp;k=");
+    vec![
+        format!("<html><p>bad key; you sent ?k={quoted}</p></html>"),
+        serde_json::json!({"message": format!("bad key {}", forms.join(" k="))}).to_string(),
+    ]
+}
+
+/// Fails if `text` holds any form of any credential.
+pub fn assert_masked(text: &str, credentials: &BTreeMap<String, String>, what: &str) {
+    for value in credentials.values() {
+        for form in echoes(value) {
+            assert!(!text.contains(&form), "{what}: {form:?} leaked in {text}");
+        }
+        // Not even a piece: the odd tail in any form.
+        for piece in ["k y", "k+y", "k%20y", "%d0%ba", "ключ", "\\u043a"] {
+            assert!(!text.contains(piece), "{what}: {piece:?} leaked in {text}");
+        }
+    }
+}
