@@ -186,6 +186,7 @@ mod tests {
         let raw = RawReply {
             status: Some(403),
             body: body.into(),
+            text: body.into(),
             failure: None,
             duration: Duration::ZERO,
         };

@@ -141,8 +141,9 @@ fn kind(outcome: &SendOutcome) -> String {
 async fn leadrock_duplicates_refusals_and_failures() {
     let api = spec::of("leadrock").unwrap();
     let creds = credentials(&[("key", KEY), ("secret", SECRET)]);
-    // (the flow URL's answer, the save call's answer, what the lead becomes)
-    let cases: &[((u16, &str), (u16, &str, u64), &str)] = &[
+    // (the flow URL's status and body, the save call's status, body and delay in ms, the kind)
+    type Case<'a> = ((u16, &'a str), (u16, &'a str, u64), &'a str);
+    let cases: &[Case] = &[
         (
             (200, "t-1"),
             (400, r#"{"message":"Duplicate lead"}"#, 0),
