@@ -8,7 +8,7 @@ mod support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::{Server, command, command_with_descriptor_limit};
+use support::{Server, command, command_with_descriptor_limit, command_with_soft_descriptor_limit};
 
 /// Far beyond every timeout the tests set: a server that never closes fails here.
 const BOUND: Duration = Duration::from_secs(30);
@@ -189,5 +189,46 @@ fn handlers_still_see_the_client_address() {
         answer.contains("127.0.0.1 is not in this integration's ip_allowlist"),
         "{answer}"
     );
+    server.stop();
+}
+
+/// Started with a low soft descriptor limit under a higher hard one, the server raises the soft
+/// limit to the hard one before it opens anything, and says so in its start line.
+#[test]
+fn the_soft_descriptor_limit_is_raised_to_the_hard_one_at_start() {
+    let hard: u64 = String::from_utf8(
+        std::process::Command::new("bash")
+            .args(["-c", "ulimit -H -n"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .expect("a numeric hard limit");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(command_with_soft_descriptor_limit(
+        data.path(),
+        "127.0.0.1:0",
+        128,
+    ));
+    assert!(
+        server.wait_for_log("connection limits", BOUND),
+        "{}",
+        server.log.lock().unwrap()
+    );
+    let log = server.log.lock().unwrap().clone();
+    let limit: u64 = log
+        .split("descriptor_limit=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no descriptor_limit in the log:\n{log}"));
+    assert_eq!(
+        limit, hard,
+        "the soft limit (128) was raised to the hard one"
+    );
+    assert!(hard <= 128 || limit > 128);
     server.stop();
 }

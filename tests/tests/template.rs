@@ -1770,3 +1770,90 @@ fn every_jobs_schedules_fall_under_the_sync_schedule_grants() {
         );
     }
 }
+
+/// Each function's DynamoDB bounds (`SdkPolicy::for_function`) fit its Lambda timeout: two whole
+/// calls, retries included, fit in it (a click makes two; a warm postback one), so a hanging
+/// DynamoDB makes the function answer (a redirect, a 503) rather than time out; and the bounds
+/// nest (connect ≤ attempt ≤ call, at least one retry).
+#[test]
+fn dynamodb_timeouts_fit_each_functions_lambda_timeout() {
+    let template = template();
+    let mut problems = Vec::new();
+    for f in functions(&template) {
+        let Some(function) = routes::Function::from_name(&f.binary) else {
+            continue;
+        };
+        let policy = affnet_app::config::SdkPolicy::for_function(function);
+        let timeout = get(&f.properties, "Timeout")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{}: no Timeout", f.logical_id));
+        let call = policy.operation_timeout.as_secs_f64();
+        if call * 2.0 > timeout {
+            problems.push(format!(
+                "{}: two DynamoDB calls may take 2 × {call} s, over its {timeout} s timeout",
+                f.logical_id
+            ));
+        }
+        if policy.attempt_timeout > policy.operation_timeout
+            || policy.connect_timeout > policy.attempt_timeout
+            || policy.max_attempts < 2
+        {
+            problems.push(format!("{}: incoherent {policy:?}", f.logical_id));
+        }
+    }
+    fail_if_any("SDK bounds against Lambda timeouts", problems);
+}
+
+/// The every-minute lead jobs (retries, erasure of personal data, the silence watch): one
+/// Scheduler schedule invoking the offer-sync function with the payload its handler reads as
+/// lead jobs, with the scheduler's role, a retry policy and the dead-letter queue.
+#[test]
+fn the_lead_jobs_run_every_minute_on_the_offer_sync_function() {
+    let template = template();
+    let schedules: Vec<(&str, &Value)> = resources_of_type(&template, "AWS::Scheduler::Schedule")
+        .into_iter()
+        .filter(|(_, r)| {
+            str_at(r, &["Properties", "Target", "Input"]).is_some_and(|input| {
+                serde_json::from_str::<serde_json::Value>(input)
+                    .is_ok_and(|v| v["job"] == affnet_app::lambda_offer_sync::LEAD_JOBS)
+            })
+        })
+        .collect();
+    assert_eq!(
+        schedules.len(),
+        1,
+        "one schedule sends {{\"job\": \"lead_jobs\"}}"
+    );
+    let (id, schedule) = schedules[0];
+    let target = get_path(schedule, &["Properties", "Target"]).unwrap();
+    assert_eq!(
+        str_at(schedule, &["Properties", "ScheduleExpression"]),
+        Some("rate(1 minute)"),
+        "{id}"
+    );
+    let offer_sync = functions(&template)
+        .into_iter()
+        .find(|f| f.binary == "offer-sync")
+        .expect("the offer-sync function");
+    assert!(
+        is_arn_of(get(target, "Arn").unwrap(), offer_sync.logical_id),
+        "{id} invokes the offer-sync function"
+    );
+    assert!(
+        get(target, "RoleArn").is_some(),
+        "{id}: the scheduler's role"
+    );
+    assert!(
+        get_path(target, &["RetryPolicy", "MaximumRetryAttempts"]).is_some(),
+        "{id}: a retry policy"
+    );
+    assert!(
+        get_path(target, &["DeadLetterConfig", "Arn"])
+            .is_some_and(|arn| is_queue(&template, arn_of(arn).unwrap_or_default())),
+        "{id}: a dead-letter queue"
+    );
+    // The handler reads this very payload as the lead jobs.
+    let input: serde_json::Value =
+        serde_json::from_str(str_at(target, &["Input"]).unwrap()).unwrap();
+    assert!(affnet_app::lambda_offer_sync::is_lead_jobs(&input));
+}

@@ -29,6 +29,18 @@ pub fn command_with_descriptor_limit(data_dir: &Path, listen: &str, descriptors:
     configure(cmd, data_dir, listen)
 }
 
+/// Like [`command`], with only the soft descriptor limit lowered (`ulimit -S -n <soft>`): the
+/// hard limit stays, so the server may raise the soft one.
+pub fn command_with_soft_descriptor_limit(data_dir: &Path, listen: &str, soft: u32) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args([
+        "-c",
+        &format!("ulimit -S -n {soft} && exec \"$0\""),
+        env!("CARGO_BIN_EXE_affnet-local"),
+    ]);
+    configure(cmd, data_dir, listen)
+}
+
 fn configure(mut cmd: Command, data_dir: &Path, listen: &str) -> Command {
     cmd.env("AFFNET_LISTEN", listen)
         .env("AFFNET_DATA_DIR", data_dir)

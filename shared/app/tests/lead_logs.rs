@@ -1,7 +1,7 @@
 //! A lead's personal data never reaches the log: every lead path (sent, queued, retried,
-//! rejected, status loading scheduled and on demand, the admin's read) runs with the log
-//! captured at TRACE, and the name, phone, e-mail and address may not appear in it, in any
-//! encoding.
+//! rejected, status loading scheduled and on demand, the admin's read, the connection test) runs
+//! with the log captured at TRACE, and the name, phone, e-mail and address (and the network's
+//! key) may not appear in it, in any encoding.
 
 mod lead_cases;
 mod pb_support;
@@ -85,6 +85,15 @@ async fn personal_data_is_never_logged() {
         )
         .await;
     let _ = env.lead(sent.json["lead_id"].as_str().unwrap()).await;
+    // The connection test sends the key too (WebVork's read-only call).
+    let _ = env
+        .pb
+        .post(
+            &format!("/integrations/{}/test", env.integration.id),
+            "application/json",
+            "",
+        )
+        .await;
     let bad = env.post_lead(&json!({"click_id": env.click().await, "name": "Zofia Nowak", "phone": "+48 601 234 567", "country": "XX"}), None).await;
     assert_eq!(bad.status, axum::http::StatusCode::BAD_REQUEST);
 

@@ -409,3 +409,58 @@ async fn a_lead_for_an_offer_missing_a_needed_parameter_is_422() {
             .is_empty()
     );
 }
+
+/// With the SSRF guard strict (as deployed: `AFFNET_ALLOW_PRIVATE_NETWORK` unset), an
+/// integration whose API host resolves to a loopback address never reaches it: the lead is
+/// stored and queued (the network could not be reached, and the guard says why), the connection
+/// test fails its `connection` check, and the mock on that address receives nothing.
+#[tokio::test]
+async fn the_strict_guard_keeps_every_cpa_call_off_private_addresses() {
+    let pb = Pb::with_config(
+        store(),
+        affnet_app::Config {
+            allow_private_network: false,
+            ..pb_support::config()
+        },
+    );
+    let env = Env::webvork_on(pb, json!({"api_url": "http://localhost:{port}"})).await;
+    env.answer(
+        "GET",
+        "/v1/new-lead",
+        200,
+        r#"{"status":"ok","guid":"G-1"}"#,
+        std::time::Duration::ZERO,
+        None,
+    )
+    .await;
+    let lead = env.post_lead(&env.body(&env.click().await), None).await;
+    assert_eq!(lead.status, StatusCode::ACCEPTED, "{}", lead.text);
+    assert_eq!(lead.json["status"], "queued", "{}", lead.text);
+    let stored = env.lead(lead.json["lead_id"].as_str().unwrap()).await;
+    let attempt = stored["attempts"][0].to_string();
+    assert!(
+        attempt.contains("non-public address"),
+        "the attempt says why: {attempt}"
+    );
+    let test = env
+        .pb
+        .post(
+            &format!("/integrations/{}/test", env.integration.id),
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(test.json["ok"], false, "{}", test.text);
+    let connection = test.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "connection")
+        .cloned()
+        .unwrap();
+    assert_eq!(connection["code"], "connection_failed", "{connection}");
+    assert!(
+        env.network.received_requests().await.unwrap().is_empty(),
+        "nothing reached the loopback address"
+    );
+}

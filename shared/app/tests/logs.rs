@@ -1,6 +1,6 @@
-//! What is logged: every path that handles a credential or a postback token is run with the log
-//! captured at TRACE (every crate: ours, reqwest, hyper, the SDKs), and no secret may appear in
-//! it, in any encoding.
+//! What is logged: every path that handles a credential, a postback token, the click key or the
+//! admin token is run with the log captured at TRACE (every crate: ours, reqwest, hyper), and no
+//! secret may appear in it, in any encoding. (The CPA paths: lead_logs.rs.)
 
 mod support;
 
@@ -108,14 +108,57 @@ async fn no_credential_or_token_is_ever_logged() {
         );
     }
 
+    // A click on a TUNE offer and its postback by click ID: the click key signs and verifies.
+    let offer = call(
+        &app,
+        "POST",
+        "/offers",
+        Some(
+            json!({"integration_id": id, "name": "O", "payout": "1", "currency": "USD",
+                    "tracking_url": "https://t.example/c?aff_click_id={click_id}"}),
+        ),
+    )
+    .await;
+    assert_eq!(offer.status, StatusCode::CREATED, "{}", offer.text);
+    let click = call(
+        &app,
+        "GET",
+        &format!("/c/{}?msg=m1&cr=c1", offer.json["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(click.status, StatusCode::FOUND, "{}", click.text);
+
+    // The admin token: a request with it, and one with a wrong one (what a caller typed is a
+    // secret too).
+    const ADMIN: &str = "adm1n-s3cret/token+77";
+    const WRONG: &str = "adm1n-s3cret/token+78";
+    let guarded = router::local(sqlite_state(Config {
+        admin_token: Some(ADMIN.into()),
+        ..Config::for_tests()
+    }));
+    for (token, status) in [(ADMIN, StatusCode::OK), (WRONG, StatusCode::UNAUTHORIZED)] {
+        let request = axum::http::Request::builder()
+            .uri("/integrations")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let reply = support::send(&guarded, request).await;
+        assert_eq!(reply.status, status, "{}", reply.text);
+    }
+
     let log = captured.text();
     assert!(log.contains("postback"), "the log was captured: {log}");
+    assert!(log.contains("/c/"), "the click was logged: {log}");
     for secret in [
         tune_key,
         new_key,
         "leadbit-secret-token-4242",
         &tune_token,
         &cpa_token,
+        affnet_app::config::TEST_CLICK_SECRET,
+        ADMIN,
+        WRONG,
     ] {
         for form in forms(secret) {
             assert!(!log.contains(&form), "`{form}` appears in the log:\n{log}");

@@ -2,8 +2,11 @@
 //! grants, read from template.yaml, the way DynamoDB does. It reads the action from
 //! `X-Amz-Target: DynamoDB_20120810.<Action>` (a transaction needs the action of each of its
 //! elements: PutItem, UpdateItem, DeleteItem, ConditionCheckItem) and answers an action the
-//! function is not granted with DynamoDB's `AccessDeniedException` (400). It can also stall
-//! chosen actions: accept the request, read it and never answer (a hanging DynamoDB).
+//! function is not granted with DynamoDB's `AccessDeniedException` (400); Secrets Manager calls
+//! (`X-Amz-Target: secretsmanager.<Action>`) are checked the same way. It can also stall chosen
+//! actions: accept the request, read it and never answer (a hanging DynamoDB); or lose replies:
+//! let the request reach moto (the write lands) and hold its answer past the SDK's attempt
+//! timeout (an answer lost on the way back).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -25,6 +28,13 @@ pub enum Stall {
     Actions(BTreeSet<String>),
     /// Every request.
     Everything,
+    /// The first `times` requests of `action` reach moto, and their answers are held back
+    /// for `hold` (the SDK gives up on the attempt and tries again).
+    LoseReplies {
+        action: String,
+        times: u32,
+        hold: Duration,
+    },
 }
 
 struct Inner {
@@ -198,11 +208,32 @@ async fn forward(
         .unwrap_or_default()
         .to_string();
     let action = target.strip_prefix("DynamoDB_20120810.").map(String::from);
-    let stall = inner.stall.lock().unwrap().clone();
-    let stalled = match (&stall, &action) {
-        (Stall::Everything, _) => true,
-        (Stall::Actions(set), Some(action)) => set.contains(action),
-        _ => false,
+    if let Some(call) = target.strip_prefix("secretsmanager.") {
+        let needed = format!("secretsmanager:{call}");
+        inner.asked.lock().unwrap().insert(needed.clone());
+        if !inner.granted.contains(&needed) {
+            inner.denied.lock().unwrap().push(needed.clone());
+            return access_denied(&inner.function, &needed, "click-secret");
+        }
+    }
+    let (stalled, lose_reply) = {
+        let mut stall = inner.stall.lock().unwrap();
+        match (&mut *stall, &action) {
+            (Stall::Everything, _) => (true, None),
+            (Stall::Actions(set), Some(action)) => (set.contains(action), None),
+            (
+                Stall::LoseReplies {
+                    action: lost,
+                    times,
+                    hold,
+                },
+                Some(action),
+            ) if lost == action && *times > 0 => {
+                *times -= 1;
+                (false, Some(*hold))
+            }
+            _ => (false, None),
+        }
     };
     if stalled {
         // Read the request (done: axum read the body) and never answer.
@@ -219,7 +250,7 @@ async fn forward(
             }
         }
     }
-    let _one = inner.one_at_a_time.lock().await;
+    let one = inner.one_at_a_time.lock().await;
     let mut request = inner
         .http
         .request(method, format!("{}{}", inner.moto, uri))
@@ -242,6 +273,10 @@ async fn forward(
     }
     let bytes = answer.bytes().await.unwrap_or_default();
     inner.upstream.lock().unwrap().forwarded += 1;
+    if let Some(hold) = lose_reply {
+        drop(one);
+        tokio::time::sleep(hold).await;
+    }
     (status, out, bytes).into_response()
 }
 

@@ -142,9 +142,10 @@ fn function_resource(binary: &str) -> &'static Yaml {
         .unwrap_or_else(|| panic!("template.yaml has no function for binary {binary}"))
 }
 
-/// The DynamoDB actions template.yaml grants the function, from every `Allow` statement of its
-/// policies (read generically: whatever other statements and resources the template adds).
-pub fn granted_dynamodb_actions(binary: &str) -> BTreeSet<String> {
+/// The DynamoDB and Secrets Manager actions template.yaml grants the function, from every
+/// `Allow` statement of its policies (read generically: whatever other statements and resources
+/// the template adds).
+pub fn granted_actions(binary: &str) -> BTreeSet<String> {
     let mut granted = BTreeSet::new();
     for policy in as_list(function_resource(binary)["Properties"].get("Policies")) {
         for statement in as_list(policy.get("Statement")) {
@@ -152,7 +153,10 @@ pub fn granted_dynamodb_actions(binary: &str) -> BTreeSet<String> {
                 continue;
             }
             for action in as_list(statement.get("Action")) {
-                if let Some(action) = action.as_str().filter(|a| a.starts_with("dynamodb:")) {
+                if let Some(action) = action
+                    .as_str()
+                    .filter(|a| a.starts_with("dynamodb:") || a.starts_with("secretsmanager:"))
+                {
                     granted.insert(action.to_string());
                 }
             }
@@ -192,7 +196,7 @@ impl Function {
         let binary = function_binaries().join(name);
         let function_name = format!("affnet-test-{name}");
         let runtime = RuntimeApi::start(&function_name).await;
-        let dynamodb = IamProxy::start(&function_name, moto, granted_dynamodb_actions(name)).await;
+        let dynamodb = IamProxy::start(&function_name, moto, granted_actions(name)).await;
         let logs = profile_dir().join("lambda-boundary-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!("{name}-{}.log", ulid::Ulid::new()));

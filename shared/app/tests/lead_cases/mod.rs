@@ -84,7 +84,12 @@ impl Env {
     async fn on(pb: Pb, network_slug: &str, params: Value, settings: Value) -> Env {
         let network = MockServer::start().await;
         let mut settings = settings;
-        settings["api_url"] = json!(network.uri());
+        // `{port}` in a given api_url is the mock's port (`http://localhost:{port}`).
+        let api_url = match settings["api_url"].as_str() {
+            Some(given) => given.replace("{port}", &network.address().port().to_string()),
+            None => network.uri(),
+        };
+        settings["api_url"] = json!(api_url);
         let spec = pb.state.catalogue.network(network_slug).unwrap();
         let credentials: serde_json::Map<String, Value> = spec
             .credentials
