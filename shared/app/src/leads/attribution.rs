@@ -16,6 +16,26 @@ pub fn verify_click_id(state: &AppState, click_id: &str) -> Result<ClickClaims, 
     })
 }
 
+/// A new lead needs a click still kept (`AFFNET_CLICK_TTL_DAYS`): a click ID from an older
+/// click (or one dated ahead of this clock by more than a day) is refused, as its click and its
+/// attribution are gone. A lead posted before answers from what was stored.
+pub fn check_fresh(state: &AppState, claims: &ClickClaims) -> Result<(), ApiError> {
+    let kept_days = i64::from(state.config.click_ttl_days);
+    let age = state.clock.now().timestamp() - i64::try_from(claims.time).unwrap_or(i64::MAX);
+    if age > kept_days * 86_400 || age < -86_400 {
+        return Err(ApiError::Failed {
+            status: StatusCode::FORBIDDEN,
+            code: "expired_click_id",
+            message: format!(
+                "`click_id` is from a click {} days ago; clicks are kept {kept_days} days \
+                 (AFFNET_CLICK_TTL_DAYS): the visitor must click again",
+                age / 86_400
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Fills in message and creative behind the claims' handle (cached, else one read), so the
 /// lead and its conversion count for them as a postback's would.
 pub async fn resolve_labels(state: &AppState, claims: &mut ClickClaims) -> Result<(), ApiError> {

@@ -232,6 +232,7 @@ pub async fn accept(
     if let Some(lead) = earlier(state, key.as_deref(), &input.click_id).await? {
         return Ok(Accepted::Repeated(lead));
     }
+    attribution::check_fresh(state, &claims)?;
     attribution::resolve_labels(state, &mut claims).await?;
     let (offer, integration, network, api) = target_of(state, &claims.offer_id.to_string()).await?;
     let lead = new_lead(input, &claims, &integration, Utc::now());

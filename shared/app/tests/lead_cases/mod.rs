@@ -152,6 +152,11 @@ impl Env {
 
     /// A fresh click ID on the offer `offer_id`.
     pub async fn click_on(&self, offer_id: &str) -> String {
+        self.click_at(offer_id, Utc::now().timestamp() as u64).await
+    }
+
+    /// A click ID on `offer_id` from a click at `time` (unix seconds).
+    pub async fn click_at(&self, offer_id: &str, time: u64) -> String {
         let random: [u8; 8] = rand8();
         let labels = Labels::new("msg", "cr");
         let handle = affnet_app::click_labels::register(&self.pb.state, &labels)
@@ -161,7 +166,7 @@ impl Env {
             &self.pb.state.config.click_key,
             offer_id,
             handle,
-            Utc::now().timestamp() as u64,
+            time,
             random,
         )
         .unwrap()
@@ -537,6 +542,16 @@ pub async fn bad_input_stores_and_sends_nothing(store: Arc<dyn ItemStore>) {
         .post_lead(&with("click_id", json!(forged_id)), None)
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    // A genuine click ID from a click older than the clicks kept (90 days by default).
+    let old = Utc::now() - chrono::Duration::days(91);
+    let expired = env.click_at(&env.offer.id, old.timestamp() as u64).await;
+    let r = env.post_lead(&env.body(&expired), None).await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("expired_click_id")),
+        "{}",
+        r.text
+    );
     let paused = env
         .patch(
             &format!("/offers/{}", env.offer.id),
