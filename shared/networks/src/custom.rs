@@ -6,7 +6,7 @@ use crate::lead::{
     Account, Exchange, LeadFields, LeadRef, RemoteStatus, SendOutcome, StatusReport, TestOutcome,
 };
 use crate::reply::{at, classify_send, classify_test, text};
-use crate::request::{Body, ConfigError, Prepared, base_url, prepare, send};
+use crate::request::{Body, ConfigError, Prepared, base_url, credential, prepare, send};
 use crate::spec::{Method, NetworkApi};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,14 +15,6 @@ use sha1::{Digest, Sha1};
 
 fn sha1_hex(text: &str) -> String {
     hex::encode(Sha1::digest(text.as_bytes()))
-}
-
-fn credential<'a>(account: &'a Account<'_>, key: &str) -> Result<&'a str, ConfigError> {
-    account
-        .credentials
-        .get(key)
-        .map(String::as_str)
-        .ok_or_else(|| ConfigError(format!("credentials.{key} is not set")))
 }
 
 /// LeadRock v2: `GET <flow url>?<fields>&ajax=1` answers the `track_id`; then

@@ -7,7 +7,7 @@
 use crate::generic::{LeadApi, exchange};
 use crate::lead::{Account, Exchange, LeadFields, SendOutcome, TestOutcome, Transient};
 use crate::reply::{classify_send, classify_test};
-use crate::request::{Body, ConfigError, Prepared, RawReply, base_url, prepare, send};
+use crate::request::{Body, ConfigError, Prepared, RawReply, base_url, credential, prepare, send};
 use crate::spec::{Call, NetworkApi};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -15,14 +15,6 @@ use sha1::{Digest, Sha1};
 use std::fmt::Write;
 
 pub struct Omnicpa;
-
-fn credential<'a>(account: &'a Account<'_>, key: &str) -> Result<&'a str, ConfigError> {
-    account
-        .credentials
-        .get(key)
-        .map(String::as_str)
-        .ok_or_else(|| ConfigError(format!("credentials.{key} is not set")))
-}
 
 /// `text` as PHP's `json_encode` writes a string with its default flags.
 fn php_string(text: &str, out: &mut String) {

@@ -142,7 +142,8 @@ impl Prepared {
     }
 }
 
-fn credential<'a>(account: &'a Account<'_>, key: &str) -> Result<&'a str, ConfigError> {
+/// The credential `key` of the account, or why the call cannot be made.
+pub fn credential<'a>(account: &'a Account<'_>, key: &str) -> Result<&'a str, ConfigError> {
     account
         .credentials
         .get(key)
